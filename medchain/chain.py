@@ -1,0 +1,153 @@
+"""Connection to an EVM node and the one path every transaction of the SDK takes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractConstructor, ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
+from web3.types import TxParams, TxReceipt
+
+from medchain.artifacts import Artifacts
+from medchain.errors import ChainError, ContractRevert, TransactionFailed
+
+Sender = ChecksumAddress | LocalAccount
+"""Who sends a transaction: an account the node holds unlocked (local chains), or a local key."""
+
+# Contracts whose custom errors the SDK can name when a call reverts.
+ERROR_SOURCES = ["InstitutionRegistry", "SettlementToken"]
+
+
+def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
+    """Opens a JSON-RPC connection and checks that the node answers.
+
+    Raises:
+        ChainError: nothing answers at ``rpc_url``.
+    """
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    try:
+        w3.eth.chain_id  # noqa: B018 - a cheap round trip proves the node is there
+    except Exception as exc:
+        raise ChainError(f"no Ethereum node answers at {rpc_url} ({type(exc).__name__}); is the chain running?")
+    return w3
+
+
+class Chain:
+    """A web3 connection plus the artifacts needed to build contracts and name their errors."""
+
+    def __init__(self, w3: Web3, artifacts: Artifacts | None = None, confirmations: int = 0,
+                 receipt_timeout: float = 120.0) -> None:
+        self.w3 = w3
+        self.artifacts = artifacts or Artifacts()
+        self.confirmations = confirmations
+        self.receipt_timeout = receipt_timeout
+        self._errors: dict[bytes, tuple[str, list[dict[str, Any]]]] | None = None
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    def contract(self, name: str, address: str) -> Contract:
+        """A web3 contract object for the deployed contract ``name`` at ``address``."""
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=self.artifacts.get(name).abi)
+
+    def deploy(self, name: str, sender: Sender, *args: Any) -> tuple[Contract, TxReceipt]:
+        """Deploys contract ``name`` with constructor ``args``; returns it and the receipt."""
+        artifact = self.artifacts.get(name)
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        receipt = self.transact(factory.constructor(*args), sender)
+        address = receipt["contractAddress"]
+        if address is None:
+            raise TransactionFailed(f"deploying {name} produced no contract address")
+        return self.contract(name, address), receipt
+
+    def transact(self, fn: ContractFunction | ContractConstructor, sender: Sender,
+                 value: int = 0) -> TxReceipt:
+        """Sends one transaction and waits for its receipt.
+
+        Raises:
+            ContractRevert: the contract rejected it (decoded custom error).
+            TransactionFailed: it could not be sent, was not mined in time, or failed on chain.
+        """
+        params: TxParams = {"value": value} if value else {}
+        try:
+            if isinstance(sender, LocalAccount):
+                params = {**params, "from": sender.address,
+                          "nonce": self.w3.eth.get_transaction_count(sender.address, "pending")}
+                tx = fn.build_transaction(params)
+                signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            else:
+                tx_hash = fn.transact({**params, "from": sender})
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self.decode_revert(exc) from None
+        except TimeExhausted as exc:
+            raise TransactionFailed(f"transaction not mined within {self.receipt_timeout:.0f} s ({exc})") from None
+        except (Web3Exception, ValueError, ConnectionError, OSError) as exc:
+            raise TransactionFailed(f"the node refused the transaction: {exc}") from None
+        if receipt["status"] != 1:
+            raise TransactionFailed(f"transaction {receipt['transactionHash'].hex()} failed on chain")
+        if self.confirmations:
+            self._wait_confirmations(receipt)
+        return receipt
+
+    def call(self, fn: ContractFunction) -> Any:
+        """Calls a view function, turning a custom-error revert into ``ContractRevert``."""
+        try:
+            return fn.call()
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self.decode_revert(exc) from None
+
+    def decode_revert(self, exc: ContractLogicError) -> ContractRevert | TransactionFailed:
+        """Names the custom error behind a revert, when its selector is known."""
+        data = _revert_data(exc)
+        if len(data) >= 4:
+            known = self._error_table().get(data[:4])
+            if known is not None:
+                name, inputs = known
+                values: Sequence[object] = abi_decode([_abi_type(i) for i in inputs], data[4:])
+                return ContractRevert(name, values)
+        return TransactionFailed(f"the contract reverted: {exc}")
+
+    def _error_table(self) -> dict[bytes, tuple[str, list[dict[str, Any]]]]:
+        if self._errors is None:
+            names = [n for n in ERROR_SOURCES if (self.artifacts.directory / f"{n}.json").is_file()]
+            self._errors = self.artifacts.error_selectors(names)
+        return self._errors
+
+    def _wait_confirmations(self, receipt: TxReceipt) -> None:
+        import time
+
+        target = receipt["blockNumber"] + self.confirmations
+        deadline = time.monotonic() + self.receipt_timeout
+        while self.w3.eth.block_number < target:
+            if time.monotonic() > deadline:
+                raise TransactionFailed(f"{self.confirmations} confirmations not reached in time")
+            time.sleep(0.5)
+
+
+def _abi_type(entry: dict[str, Any]) -> str:
+    if entry["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in entry["components"])
+        return f"({inner}){entry['type'][5:]}"
+    return str(entry["type"])
+
+
+def _revert_data(exc: ContractLogicError) -> bytes:
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes(HexBytes(data))
+        except ValueError:
+            return b""
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    return b""

@@ -1,0 +1,116 @@
+"""Client for InstitutionRegistry: consortium members and their credit-weighted governance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from web3 import Web3
+from web3.contract import Contract
+
+from medchain.chain import Chain, Sender
+from medchain.types import Action, Address, Kind, MemberStatus, ProposalStatus, kind_mask
+
+
+@dataclass(frozen=True)
+class Member:
+    """A consortium member as the registry holds it."""
+
+    address: Address
+    kind: Kind
+    status: MemberStatus
+    rating: int
+    weight: int
+    since: int
+    licence_digest: bytes
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A governance proposal."""
+
+    id: int
+    action: Action
+    subject: Address
+    kind: Kind
+    rating: int
+    proposer: Address
+    deadline: int
+    total_weight: int
+    yes_weight: int
+    no_weight: int
+    status: ProposalStatus
+
+
+class RegistryClient:
+    """Reads and governs the consortium registry through web3.py."""
+
+    def __init__(self, chain: Chain, contract: Contract) -> None:
+        self.chain = chain
+        self.contract = contract
+
+    @property
+    def address(self) -> Address:
+        return self.contract.address
+
+    # ─── Reads ──────────────────────────────────────────────────────────────────────────────
+
+    def member(self, account: str) -> Member:
+        """The member record of ``account`` (status NONE for a non-member)."""
+        address = Web3.to_checksum_address(account)
+        kind, status, rating, since, licence = self.chain.call(self.contract.functions.memberOf(address))
+        weight = self.chain.call(self.contract.functions.weightOf(address))
+        return Member(address, Kind(kind), MemberStatus(status), int(rating), int(weight), int(since), bytes(licence))
+
+    def members(self) -> list[Member]:
+        """Every member ever admitted, in admission order."""
+        count = self.chain.call(self.contract.functions.memberCount())
+        return [self.member(self.chain.call(self.contract.functions.memberAt(i))) for i in range(count)]
+
+    def is_active(self, account: str, *kinds: Kind) -> bool:
+        """True when ``account`` is an active member of one of ``kinds``."""
+        address = Web3.to_checksum_address(account)
+        return bool(self.chain.call(self.contract.functions.isActiveAny(address, kind_mask(*kinds))))
+
+    def total_active_weight(self) -> int:
+        return int(self.chain.call(self.contract.functions.totalActiveWeight()))
+
+    def proposal(self, proposal_id: int) -> Proposal:
+        raw = self.chain.call(self.contract.functions.proposal(proposal_id))
+        action, subject, kind, rating, _licence, proposer, deadline, total, yes, no, status = raw
+        return Proposal(proposal_id, Action(action), subject, Kind(kind), int(rating), proposer, int(deadline),
+                        int(total), int(yes), int(no), ProposalStatus(status))
+
+    def proposal_count(self) -> int:
+        return int(self.chain.call(self.contract.functions.proposalCount()))
+
+    # ─── Writes ─────────────────────────────────────────────────────────────────────────────
+
+    def bootstrap_member(self, founder: Sender, account: str, kind: Kind, rating: int, licence: bytes) -> None:
+        """Admits a founding member (founder only, during bootstrap)."""
+        fn = self.contract.functions.bootstrapMember(Web3.to_checksum_address(account), int(kind), rating, licence)
+        self.chain.transact(fn, founder)
+
+    def end_bootstrap(self, founder: Sender) -> None:
+        self.chain.transact(self.contract.functions.endBootstrap(), founder)
+
+    def propose_admission(self, proposer: Sender, account: str, kind: Kind, rating: int, licence: bytes) -> int:
+        """Opens an admission proposal (the proposer's yes is counted); returns its id."""
+        fn = self.contract.functions.proposeAdmission(Web3.to_checksum_address(account), int(kind), rating, licence)
+        return self._opened(self.chain.transact(fn, proposer))
+
+    def propose_change(self, proposer: Sender, member: str, action: Action, rating: int = 0) -> int:
+        """Opens a suspend / reinstate / remove / rating proposal; returns its id."""
+        fn = self.contract.functions.proposeChange(Web3.to_checksum_address(member), int(action), rating)
+        return self._opened(self.chain.transact(fn, proposer))
+
+    def vote(self, voter: Sender, proposal_id: int, support: bool) -> ProposalStatus:
+        """Casts a vote; returns the proposal's status afterwards."""
+        self.chain.transact(self.contract.functions.vote(proposal_id, support), voter)
+        return self.proposal(proposal_id).status
+
+    def expire(self, sender: Sender, proposal_id: int) -> None:
+        self.chain.transact(self.contract.functions.expire(proposal_id), sender)
+
+    def _opened(self, receipt: object) -> int:
+        events = self.contract.events.ProposalOpened().process_receipt(receipt)  # type: ignore[arg-type]
+        return int(events[0]["args"]["proposalId"])

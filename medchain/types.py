@@ -1,0 +1,84 @@
+"""Domain value types shared across the SDK."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NewType
+
+from eth_typing import ChecksumAddress
+
+Address = ChecksumAddress
+Digest = NewType("Digest", bytes)
+"""A 32-byte SHA-256 digest."""
+
+
+class Kind(IntEnum):
+    """Institution kinds, mirroring ``IInstitutionRegistry.Kind``."""
+
+    NONE = 0
+    HOSPITAL = 1
+    COMMUNITY_CLINIC = 2
+    SPECIALIST_HOSPITAL = 3
+    LABORATORY = 4
+    PHARMACY = 5
+    MANUFACTURER = 6
+    DISTRIBUTOR = 7
+    INSURER = 8
+    REGULATOR = 9
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, text: str) -> Kind:
+        """Reads a kind from its label (``community-clinic``) or name, case-insensitively."""
+        key = text.strip().upper().replace("-", "_").replace(" ", "_")
+        try:
+            kind = cls[key]
+        except KeyError:
+            raise ValueError(_unknown("kind", text, [k.label for k in cls if k is not cls.NONE])) from None
+        if kind is cls.NONE:
+            raise ValueError(_unknown("kind", text, [k.label for k in cls if k is not cls.NONE]))
+        return kind
+
+
+class MemberStatus(IntEnum):
+    """Membership status, mirroring ``IInstitutionRegistry.Status``."""
+
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+    REVOKED = 3
+
+
+class Action(IntEnum):
+    """Governance actions, mirroring ``IInstitutionRegistry.Action``."""
+
+    ADMIT = 0
+    SUSPEND = 1
+    REINSTATE = 2
+    CHANGE_RATING = 3
+    REMOVE = 4
+
+
+class ProposalStatus(IntEnum):
+    """Proposal states, mirroring ``IInstitutionRegistry.ProposalStatus``."""
+
+    NONE = 0
+    OPEN = 1
+    EXECUTED = 2
+    REJECTED = 3
+    EXPIRED = 4
+
+
+def kind_mask(*kinds: Kind) -> int:
+    """The bitmask ``isActiveAny`` expects for a set of kinds."""
+    mask = 0
+    for kind in kinds:
+        mask |= 1 << int(kind)
+    return mask
+
+
+def _unknown(what: str, value: str, choices: list[str]) -> str:
+    return f"unknown {what} {value!r}; expected one of: {', '.join(choices)}"
