@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils import function_abi_to_4byte_selector
+from web3 import Web3
 
 from medchain.errors import ArtifactError
 
@@ -69,6 +69,15 @@ class Artifacts:
         for name in names:
             for entry in self.get(name).abi:
                 if entry.get("type") == "error":
-                    selector = function_abi_to_4byte_selector({**entry, "type": "function"})
-                    table[bytes(selector)] = (str(entry["name"]), list(entry.get("inputs", [])))
+                    inputs = list(entry.get("inputs", []))
+                    signature = f"{entry['name']}({','.join(abi_type(i) for i in inputs)})"
+                    table[bytes(Web3.keccak(text=signature)[:4])] = (str(entry["name"]), inputs)
         return table
+
+
+def abi_type(entry: dict[str, Any]) -> str:
+    """The canonical ABI type of a parameter entry, expanding tuples."""
+    if str(entry["type"]).startswith("tuple"):
+        inner = ",".join(abi_type(c) for c in entry["components"])
+        return f"({inner}){str(entry['type'])[5:]}"
+    return str(entry["type"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
@@ -13,9 +13,9 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
-from medchain.artifacts import Artifacts
+from medchain.artifacts import Artifacts, abi_type
 from medchain.errors import ChainError, ContractRevert, TransactionFailed
 
 Sender = ChecksumAddress | LocalAccount
@@ -35,15 +35,22 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     try:
         w3.eth.chain_id  # noqa: B018 - a cheap round trip proves the node is there
     except Exception as exc:
-        raise ChainError(f"no Ethereum node answers at {rpc_url} ({type(exc).__name__}); is the chain running?")
+        raise ChainError(
+            f"no Ethereum node answers at {rpc_url} ({type(exc).__name__}); is the chain running?"
+        ) from None
     return w3
 
 
 class Chain:
     """A web3 connection plus the artifacts needed to build contracts and name their errors."""
 
-    def __init__(self, w3: Web3, artifacts: Artifacts | None = None, confirmations: int = 0,
-                 receipt_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        artifacts: Artifacts | None = None,
+        confirmations: int = 0,
+        receipt_timeout: float = 120.0,
+    ) -> None:
         self.w3 = w3
         self.artifacts = artifacts or Artifacts()
         self.confirmations = confirmations
@@ -56,7 +63,9 @@ class Chain:
 
     def contract(self, name: str, address: str) -> Contract:
         """A web3 contract object for the deployed contract ``name`` at ``address``."""
-        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=self.artifacts.get(name).abi)
+        return self.w3.eth.contract(
+            address=Web3.to_checksum_address(address), abi=self.artifacts.get(name).abi
+        )
 
     def deploy(self, name: str, sender: Sender, *args: Any) -> tuple[Contract, TxReceipt]:
         """Deploys contract ``name`` with constructor ``args``; returns it and the receipt."""
@@ -68,19 +77,23 @@ class Chain:
             raise TransactionFailed(f"deploying {name} produced no contract address")
         return self.contract(name, address), receipt
 
-    def transact(self, fn: ContractFunction | ContractConstructor, sender: Sender,
-                 value: int = 0) -> TxReceipt:
+    def transact(
+        self, fn: ContractFunction | ContractConstructor, sender: Sender, value: int = 0
+    ) -> TxReceipt:
         """Sends one transaction and waits for its receipt.
 
         Raises:
             ContractRevert: the contract rejected it (decoded custom error).
             TransactionFailed: it could not be sent, was not mined in time, or failed on chain.
         """
-        params: TxParams = {"value": value} if value else {}
+        params: TxParams = {"value": Wei(value)} if value else {}
         try:
             if isinstance(sender, LocalAccount):
-                params = {**params, "from": sender.address,
-                          "nonce": self.w3.eth.get_transaction_count(sender.address, "pending")}
+                params = {
+                    **params,
+                    "from": sender.address,
+                    "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
+                }
                 tx = fn.build_transaction(params)
                 signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -90,7 +103,9 @@ class Chain:
         except (ContractCustomError, ContractLogicError) as exc:
             raise self.decode_revert(exc) from None
         except TimeExhausted as exc:
-            raise TransactionFailed(f"transaction not mined within {self.receipt_timeout:.0f} s ({exc})") from None
+            raise TransactionFailed(
+                f"transaction not mined within {self.receipt_timeout:.0f} s ({exc})"
+            ) from None
         except (Web3Exception, ValueError, ConnectionError, OSError) as exc:
             raise TransactionFailed(f"the node refused the transaction: {exc}") from None
         if receipt["status"] != 1:
@@ -113,7 +128,7 @@ class Chain:
             known = self._error_table().get(data[:4])
             if known is not None:
                 name, inputs = known
-                values: Sequence[object] = abi_decode([_abi_type(i) for i in inputs], data[4:])
+                values: Sequence[object] = abi_decode([abi_type(i) for i in inputs], data[4:])
                 return ContractRevert(name, values)
         return TransactionFailed(f"the contract reverted: {exc}")
 
@@ -132,13 +147,6 @@ class Chain:
             if time.monotonic() > deadline:
                 raise TransactionFailed(f"{self.confirmations} confirmations not reached in time")
             time.sleep(0.5)
-
-
-def _abi_type(entry: dict[str, Any]) -> str:
-    if entry["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in entry["components"])
-        return f"({inner}){entry['type'][5:]}"
-    return str(entry["type"])
 
 
 def _revert_data(exc: ContractLogicError) -> bytes:

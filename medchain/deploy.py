@@ -91,7 +91,9 @@ class Deployment:
         try:
             return self.contracts[name].address
         except KeyError:
-            raise ManifestError(f"the manifest has no {name}; deployed: {', '.join(self.contracts)}") from None
+            raise ManifestError(
+                f"the manifest has no {name}; deployed: {', '.join(self.contracts)}"
+            ) from None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -101,12 +103,19 @@ class Deployment:
         try:
             data = json.loads(text)
             if data.get("format") != MANIFEST_FORMAT:
-                raise ManifestError(f"{source} is not a {MANIFEST_FORMAT} manifest (format {data.get('format')!r})")
+                raise ManifestError(
+                    f"{source} is not a {MANIFEST_FORMAT} manifest (format {data.get('format')!r})"
+                )
             contracts = {k: ContractRecord(**v) for k, v in data["contracts"].items()}
-            return cls(chain_id=int(data["chain_id"]), deployer=str(data["deployer"]),
-                       deploy_block=int(data["deploy_block"]), deployed_at=int(data["deployed_at"]),
-                       abi_source=str(data["abi_source"]), contracts=contracts,
-                       settings=dict(data.get("settings", {})))
+            return cls(
+                chain_id=int(data["chain_id"]),
+                deployer=str(data["deployer"]),
+                deploy_block=int(data["deploy_block"]),
+                deployed_at=int(data["deployed_at"]),
+                abi_source=str(data["abi_source"]),
+                contracts=contracts,
+                settings=dict(data.get("settings", {})),
+            )
         except ManifestError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -122,7 +131,9 @@ class Deployment:
     @classmethod
     def load(cls, path: Path) -> Deployment:
         if not path.is_file():
-            raise ManifestError(f"no deployment manifest at {path}; deploy first (`make deploy` or `medchain deploy`)")
+            raise ManifestError(
+                f"no deployment manifest at {path}; deploy first (`make deploy` or `medchain deploy`)"
+            )
         return cls.from_json(path.read_text(), source=str(path))
 
 
@@ -136,8 +147,9 @@ class Suite:
             )
         self.chain = chain
         self.deployment = deployment
-        self.registry = RegistryClient(chain, chain.contract("InstitutionRegistry",
-                                                             deployment.address_of("InstitutionRegistry")))
+        self.registry = RegistryClient(
+            chain, chain.contract("InstitutionRegistry", deployment.address_of("InstitutionRegistry"))
+        )
         self.token = chain.contract("SettlementToken", deployment.address_of("SettlementToken"))
 
     @classmethod
@@ -150,8 +162,9 @@ class Suite:
         return cls(Chain(w3, Artifacts(source)), deployment)
 
 
-def deploy_suite(chain: Chain, deployer: Sender, config: SuiteConfig,
-                 manifest_path: Path | None = None) -> Suite:
+def deploy_suite(
+    chain: Chain, deployer: Sender, config: SuiteConfig, manifest_path: Path | None = None
+) -> Suite:
     """Deploys the whole suite, admits the founding members and writes the manifest.
 
     Args:
@@ -176,8 +189,15 @@ def deploy_suite(chain: Chain, deployer: Sender, config: SuiteConfig,
     deployer_address = deployer.address if not isinstance(deployer, str) else deployer
     records: dict[str, ContractRecord] = {}
 
-    registry, receipt = chain.deploy("InstitutionRegistry", deployer, deployer_address, config.founder_rating,
-                                     config.founder_licence, config.quorum_bps, config.voting_period)
+    registry, receipt = chain.deploy(
+        "InstitutionRegistry",
+        deployer,
+        deployer_address,
+        config.founder_rating,
+        config.founder_licence,
+        config.quorum_bps,
+        config.voting_period,
+    )
     records["InstitutionRegistry"] = _record(registry.address, receipt)
     deploy_block = int(receipt["blockNumber"])
 
@@ -200,8 +220,10 @@ def deploy_suite(chain: Chain, deployer: Sender, config: SuiteConfig,
         deployed_at=int(time.time()),
         abi_source=str(chain.artifacts.directory),
         contracts=records,
-        settings={"quorum_bps": client.chain.call(registry.functions.quorumBps()),
-                  "voting_period": config.voting_period},
+        settings={
+            "quorum_bps": client.chain.call(registry.functions.quorumBps()),
+            "voting_period": config.voting_period,
+        },
     )
     path = manifest_path or default_manifest_path(chain_id)
     deployment.save(path)
@@ -209,5 +231,6 @@ def deploy_suite(chain: Chain, deployer: Sender, config: SuiteConfig,
 
 
 def _record(address: str, receipt: Any) -> ContractRecord:
-    return ContractRecord(address=address, tx_hash=receipt["transactionHash"].to_0x_hex(),
-                          block=int(receipt["blockNumber"]))
+    return ContractRecord(
+        address=address, tx_hash=receipt["transactionHash"].to_0x_hex(), block=int(receipt["blockNumber"])
+    )

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from medchain.chain import Chain, Sender
 from medchain.types import Action, Address, Kind, MemberStatus, ProposalStatus, kind_mask
@@ -59,7 +61,9 @@ class RegistryClient:
         address = Web3.to_checksum_address(account)
         kind, status, rating, since, licence = self.chain.call(self.contract.functions.memberOf(address))
         weight = self.chain.call(self.contract.functions.weightOf(address))
-        return Member(address, Kind(kind), MemberStatus(status), int(rating), int(weight), int(since), bytes(licence))
+        return Member(
+            address, Kind(kind), MemberStatus(status), int(rating), int(weight), int(since), bytes(licence)
+        )
 
     def members(self) -> list[Member]:
         """Every member ever admitted, in admission order."""
@@ -77,25 +81,44 @@ class RegistryClient:
     def proposal(self, proposal_id: int) -> Proposal:
         raw = self.chain.call(self.contract.functions.proposal(proposal_id))
         action, subject, kind, rating, _licence, proposer, deadline, total, yes, no, status = raw
-        return Proposal(proposal_id, Action(action), subject, Kind(kind), int(rating), proposer, int(deadline),
-                        int(total), int(yes), int(no), ProposalStatus(status))
+        return Proposal(
+            proposal_id,
+            Action(action),
+            subject,
+            Kind(kind),
+            int(rating),
+            proposer,
+            int(deadline),
+            int(total),
+            int(yes),
+            int(no),
+            ProposalStatus(status),
+        )
 
     def proposal_count(self) -> int:
         return int(self.chain.call(self.contract.functions.proposalCount()))
 
     # ─── Writes ─────────────────────────────────────────────────────────────────────────────
 
-    def bootstrap_member(self, founder: Sender, account: str, kind: Kind, rating: int, licence: bytes) -> None:
+    def bootstrap_member(
+        self, founder: Sender, account: str, kind: Kind, rating: int, licence: bytes
+    ) -> None:
         """Admits a founding member (founder only, during bootstrap)."""
-        fn = self.contract.functions.bootstrapMember(Web3.to_checksum_address(account), int(kind), rating, licence)
+        fn = self.contract.functions.bootstrapMember(
+            Web3.to_checksum_address(account), int(kind), rating, licence
+        )
         self.chain.transact(fn, founder)
 
     def end_bootstrap(self, founder: Sender) -> None:
         self.chain.transact(self.contract.functions.endBootstrap(), founder)
 
-    def propose_admission(self, proposer: Sender, account: str, kind: Kind, rating: int, licence: bytes) -> int:
+    def propose_admission(
+        self, proposer: Sender, account: str, kind: Kind, rating: int, licence: bytes
+    ) -> int:
         """Opens an admission proposal (the proposer's yes is counted); returns its id."""
-        fn = self.contract.functions.proposeAdmission(Web3.to_checksum_address(account), int(kind), rating, licence)
+        fn = self.contract.functions.proposeAdmission(
+            Web3.to_checksum_address(account), int(kind), rating, licence
+        )
         return self._opened(self.chain.transact(fn, proposer))
 
     def propose_change(self, proposer: Sender, member: str, action: Action, rating: int = 0) -> int:
@@ -111,6 +134,6 @@ class RegistryClient:
     def expire(self, sender: Sender, proposal_id: int) -> None:
         self.chain.transact(self.contract.functions.expire(proposal_id), sender)
 
-    def _opened(self, receipt: object) -> int:
-        events = self.contract.events.ProposalOpened().process_receipt(receipt)  # type: ignore[arg-type]
+    def _opened(self, receipt: TxReceipt) -> int:
+        events = self.contract.events.ProposalOpened().process_receipt(receipt, errors=DISCARD)
         return int(events[0]["args"]["proposalId"])

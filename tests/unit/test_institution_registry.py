@@ -83,7 +83,9 @@ def test_constructor_rejects_zero_licence(regulator):
 @pytest.fixture
 def fresh(regulator):
     """A registry still in bootstrap, with only the founder."""
-    return InstitutionRegistry.deploy(regulator, FOUNDER_RATING, licence("regulator"), 0, DAY, {"from": regulator})
+    return InstitutionRegistry.deploy(
+        regulator, FOUNDER_RATING, licence("regulator"), 0, DAY, {"from": regulator}
+    )
 
 
 def test_bootstrap_member_admits(fresh, regulator, hospital):
@@ -173,7 +175,9 @@ def test_admission_passes_at_quorum(registry, regulator, applicant, big_voters):
 
 
 def test_admission_event_names_proposal(registry, regulator, applicant, hospital, hospital2, insurer):
-    pid = opened_id(registry.proposeAdmission(applicant, Kind.LABORATORY, 30, licence("a"), {"from": regulator}))
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.LABORATORY, 30, licence("a"), {"from": regulator})
+    )
     registry.vote(pid, True, {"from": hospital})  # 170
     registry.vote(pid, True, {"from": hospital2})  # 240
     tx = registry.vote(pid, True, {"from": insurer})  # 310 < 347: still open
@@ -195,10 +199,15 @@ def test_propose_admission_of_member_reverts(registry, regulator, hospital):
 
 @pytest.mark.parametrize(
     ("kind", "rating", "zero_licence", "error"),
-    [(Kind.NONE, 50, False, "RegistryInvalidKind"), (Kind.HOSPITAL, 0, False, "RegistryInvalidRating"),
-     (Kind.HOSPITAL, 50, True, "RegistryInvalidLicence")],
+    [
+        (Kind.NONE, 50, False, "RegistryInvalidKind"),
+        (Kind.HOSPITAL, 0, False, "RegistryInvalidRating"),
+        (Kind.HOSPITAL, 50, True, "RegistryInvalidLicence"),
+    ],
 )
-def test_propose_admission_rejects_bad_input(registry, regulator, applicant, kind, rating, zero_licence, error):
+def test_propose_admission_rejects_bad_input(
+    registry, regulator, applicant, kind, rating, zero_licence, error
+):
     digest = b"\x00" * 32 if zero_licence else licence("a")
     with reverts(error):
         registry.proposeAdmission(applicant, kind, rating, digest, {"from": regulator})
@@ -211,13 +220,17 @@ def test_propose_admission_of_zero_address_reverts(registry, regulator):
 
 
 def test_second_open_proposal_for_subject_reverts(registry, regulator, hospital, applicant):
-    pid = opened_id(registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator}))
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
     with reverts("RegistrySubjectHasOpenProposal", applicant, pid):
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": hospital})
 
 
 def test_stale_proposal_is_expired_when_replaced(registry, regulator, hospital, applicant, chain):
-    pid = opened_id(registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator}))
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
     chain.sleep(3 * DAY + 1)
     tx = registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": hospital})
     assert tx.events["ProposalExpired"]["proposalId"] == pid
@@ -233,14 +246,18 @@ def weighted(deploy, accounts):
     """Founder 40, then 19, 1 and 40: total 100, quorum 60 %, so 60 weight passes and 59 does not."""
     from medchain.deploy import FoundingMember
 
-    members = [FoundingMember(accounts[i].address, Kind.HOSPITAL, r, licence(str(i)))
-               for i, r in ((11, 19), (12, 1), (13, 40))]
+    members = [
+        FoundingMember(accounts[i].address, Kind.HOSPITAL, r, licence(str(i)))
+        for i, r in ((11, 19), (12, 1), (13, 40))
+    ]
     suite = deploy(members, founder_rating=40, quorum_bps=6000)
     return InstitutionRegistry.at(suite.registry.address)
 
 
 def test_quorum_just_below_threshold_stays_open(weighted, regulator, accounts, applicant):
-    pid = opened_id(weighted.proposeAdmission(applicant, Kind.HOSPITAL, 10, licence("a"), {"from": regulator}))
+    pid = opened_id(
+        weighted.proposeAdmission(applicant, Kind.HOSPITAL, 10, licence("a"), {"from": regulator})
+    )
     tx = weighted.vote(pid, True, {"from": accounts[11]})
     assert weighted.proposal(pid)["yesWeight"] == 59
     assert weighted.proposal(pid)["status"] == ProposalStatus.OPEN
@@ -249,7 +266,9 @@ def test_quorum_just_below_threshold_stays_open(weighted, regulator, accounts, a
 
 
 def test_quorum_exactly_at_threshold_executes(weighted, regulator, accounts, applicant):
-    pid = opened_id(weighted.proposeAdmission(applicant, Kind.HOSPITAL, 10, licence("a"), {"from": regulator}))
+    pid = opened_id(
+        weighted.proposeAdmission(applicant, Kind.HOSPITAL, 10, licence("a"), {"from": regulator})
+    )
     weighted.vote(pid, True, {"from": accounts[11]})
     tx = weighted.vote(pid, True, {"from": accounts[12]})
     assert weighted.proposal(pid)["yesWeight"] == 60
@@ -258,7 +277,9 @@ def test_quorum_exactly_at_threshold_executes(weighted, regulator, accounts, app
 
 
 def test_proposal_rejected_once_quorum_unreachable(weighted, regulator, accounts, applicant):
-    pid = opened_id(weighted.proposeAdmission(applicant, Kind.HOSPITAL, 10, licence("a"), {"from": regulator}))
+    pid = opened_id(
+        weighted.proposeAdmission(applicant, Kind.HOSPITAL, 10, licence("a"), {"from": regulator})
+    )
     tx = weighted.vote(pid, False, {"from": accounts[12]})  # 1 no: 99 still reachable
     assert weighted.proposal(pid)["status"] == ProposalStatus.OPEN
     tx = weighted.vote(pid, False, {"from": accounts[13]})  # 41 no: at most 59 yes
@@ -272,7 +293,9 @@ def test_proposal_rejected_once_quorum_unreachable(weighted, regulator, accounts
 
 @pytest.fixture
 def open_admission(registry, regulator, applicant):
-    return opened_id(registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator}))
+    return opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
 
 
 def test_double_vote_reverts(registry, open_admission, hospital):
@@ -312,8 +335,12 @@ def test_vote_on_closed_proposal_reverts(registry, open_admission, big_voters, p
 
 def test_newcomer_cannot_vote_on_earlier_proposal(registry, regulator, applicant, accounts, big_voters):
     other = accounts[14]
-    earlier = opened_id(registry.proposeAdmission(other, Kind.PHARMACY, 20, licence("o"), {"from": regulator}))
-    admit = opened_id(registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator}))
+    earlier = opened_id(
+        registry.proposeAdmission(other, Kind.PHARMACY, 20, licence("o"), {"from": regulator})
+    )
+    admit = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
     pass_with(registry, admit, big_voters)
     with reverts("RegistryNotEligibleVoter", earlier, applicant):
         registry.vote(earlier, True, {"from": applicant})
@@ -369,7 +396,9 @@ def test_suspended_member_cannot_propose_or_vote(registry, regulator, pharmacy, 
     change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
     with reverts("RegistryNotActiveMember", pharmacy):
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": pharmacy})
-    pid = opened_id(registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator}))
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
     with reverts("RegistryNotActiveMember", pharmacy):
         registry.vote(pid, True, {"from": pharmacy})
 
@@ -416,7 +445,11 @@ def test_status_change_events(registry, regulator, pharmacy, big_voters, hospita
             break
     event = tx.events["MemberStatusChanged"]
     assert (event["account"], event["previous"], event["current"], event["proposalId"]) == (
-        pharmacy, MemberStatus.ACTIVE, MemberStatus.SUSPENDED, pid)
+        pharmacy,
+        MemberStatus.ACTIVE,
+        MemberStatus.SUSPENDED,
+        pid,
+    )
 
 
 @pytest.mark.parametrize(
@@ -446,8 +479,9 @@ def test_unchanged_rating_reverts(registry, regulator, pharmacy):
         registry.proposeChange(pharmacy, Action.CHANGE_RATING, RATINGS["pharmacy"], {"from": regulator})
 
 
-@pytest.mark.parametrize(("action", "rating"), [(Action.CHANGE_RATING, 0), (Action.CHANGE_RATING, 101),
-                                                (Action.SUSPEND, 5)])
+@pytest.mark.parametrize(
+    ("action", "rating"), [(Action.CHANGE_RATING, 0), (Action.CHANGE_RATING, 101), (Action.SUSPEND, 5)]
+)
 def test_bad_rating_in_change_reverts(registry, regulator, pharmacy, action, rating):
     with reverts("RegistryInvalidRating", rating):
         registry.proposeChange(pharmacy, action, rating, {"from": regulator})

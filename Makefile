@@ -1,0 +1,68 @@
+# MedChain: `make demo` runs the end-to-end scenario, `make test` runs every check.
+# Both set everything up on first use (.venv and node_modules); later runs reuse it.
+
+SHELL   := /bin/bash
+VENV    := .venv
+BIN     := $(VENV)/bin
+NODEBIN := $(CURDIR)/node_modules/.bin
+export PATH := $(NODEBIN):$(CURDIR)/$(BIN):$(PATH)
+
+# Which local chain the tests run on: development (Anvil, default) or ganache.
+NETWORK ?= development
+BROWNIE_NETWORK := $(if $(filter ganache,$(NETWORK)),ganache-cli,$(NETWORK))
+# A free port per run, so two runs on one machine never share a chain.
+MEDCHAIN_CHAIN_PORT ?= $(shell python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export MEDCHAIN_CHAIN_PORT
+
+PY_STAMP   := $(VENV)/.setup-done
+NODE_STAMP := node_modules/.setup-done
+
+.DEFAULT_GOAL := help
+.PHONY: help setup build test test-contracts lint typecheck demo deploy bench lock clean
+
+help:
+	@echo "make demo      set up, start a local chain, deploy the suite and run the scenario"
+	@echo "make test      set up, lint, type-check and run all tests (NETWORK=ganache for Ganache)"
+	@echo "make bench     print gas and throughput tables"
+	@echo "make build     compile the contracts"
+	@echo "make clean     remove build output (keeps .venv and node_modules)"
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): pyproject.toml requirements-dev.txt requirements.lock tools/setup/python.sh
+	@tools/setup/python.sh
+
+$(NODE_STAMP): package.json package-lock.json tools/setup/node.sh
+	@tools/setup/node.sh
+
+build: setup
+	@$(BIN)/brownie compile >build.log 2>&1 || { tools/setup/show-compile-error.sh build.log; exit 1; }
+	@echo "build: contracts compiled (build/contracts)"
+
+lint: setup
+	@$(BIN)/ruff check medchain scripts tests bench
+	@$(BIN)/ruff format --check medchain scripts tests bench
+
+typecheck: setup
+	@$(BIN)/mypy
+
+test-contracts: build
+	@$(BIN)/brownie test --network $(BROWNIE_NETWORK) $(ARGS)
+
+test: lint typecheck test-contracts
+
+demo: build
+	@$(BIN)/medchain demo
+
+deploy: build
+	@$(BIN)/brownie run scripts/deploy.py --network $(BROWNIE_NETWORK)
+
+bench: build
+	@$(BIN)/python -m bench.registry_gas
+
+lock: setup
+	@{ echo '# Exact versions of everything in .venv, used as constraints by `make setup` (regenerate: make lock).'; \
+	   $(BIN)/pip freeze --exclude-editable | grep -v '^medchain'; } > requirements.lock
+
+clean:
+	rm -rf build reports deployments build.log

@@ -1,0 +1,275 @@
+"""The `medchain` command: one entry point, a sub-command group per role."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from rich.console import Console
+from rich.table import Table
+
+from medchain import demo as demo_module
+from medchain.artifacts import Artifacts
+from medchain.chain import Chain, Sender, connect
+from medchain.deploy import Suite, SuiteConfig, default_manifest_path, deploy_suite
+from medchain.errors import ConfigurationError, MedChainError
+from medchain.localchain import CHAINS, LocalChain
+from medchain.types import Action, Kind
+
+KEY_ENV = "MEDCHAIN_PRIVATE_KEY"
+console = Console()
+
+
+class Context:
+    """Options shared by every sub-command: node, manifest, sender, output format."""
+
+    def __init__(self, rpc: str, manifest: Path | None, sender: str | None, as_json: bool) -> None:
+        self.rpc = rpc
+        self.manifest = manifest
+        self.sender_option = sender
+        self.as_json = as_json
+
+    def chain(self) -> Chain:
+        return Chain(connect(self.rpc))
+
+    def suite(self) -> Suite:
+        chain = self.chain()
+        path = self.manifest or default_manifest_path(chain.chain_id)
+        return Suite.from_manifest(chain.w3, path)
+
+    def sender(self) -> Sender:
+        """The account that signs: a key from $MEDCHAIN_PRIVATE_KEY, else --from (unlocked on the node)."""
+        key = os.environ.get(KEY_ENV)
+        if key:
+            try:
+                account: LocalAccount = Account.from_key(key)
+                return account
+            except (ValueError, TypeError) as exc:
+                raise ConfigurationError(f"${KEY_ENV} is not a valid private key ({exc})") from None
+        if self.sender_option:
+            from web3 import Web3
+
+            if not Web3.is_address(self.sender_option):
+                raise ConfigurationError(f"--from {self.sender_option!r} is not an Ethereum address")
+            return Web3.to_checksum_address(self.sender_option)
+        raise ConfigurationError(
+            f"say who signs: set ${KEY_ENV}, or pass --from ADDRESS for an account the node unlocks"
+        )
+
+    def emit(self, data: Any, table: Table | None = None) -> None:
+        if self.as_json or table is None:
+            click.echo(json.dumps(data, indent=2, default=_json_default))
+        else:
+            console.print(table)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, Kind | Action):
+        return value.name.lower()
+    return str(value)
+
+
+def _parse_digest(text: str) -> bytes:
+    raw = text.removeprefix("0x")
+    try:
+        digest = bytes.fromhex(raw)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise click.BadParameter(f"{text!r} is not a 32-byte hex digest (64 hex digits)")
+    return digest
+
+
+@click.group()
+@click.option(
+    "--rpc",
+    default=lambda: os.environ.get("MEDCHAIN_RPC", "http://127.0.0.1:8545"),
+    show_default="$MEDCHAIN_RPC or http://127.0.0.1:8545",
+    help="JSON-RPC URL of the node.",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Deployment manifest (default deployments/<chain id>.json).",
+)
+@click.option(
+    "--from", "sender", default=None, help=f"Sender address unlocked on the node (else ${KEY_ENV})."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_context
+def cli(ctx: click.Context, rpc: str, manifest: Path | None, sender: str | None, as_json: bool) -> None:
+    """MedChain: consent, EHR index, drug provenance and claims on any EVM chain."""
+    ctx.obj = Context(rpc, manifest, sender, as_json)
+
+
+@cli.command()
+@click.option(
+    "--chain",
+    "chain_kind",
+    type=click.Choice(CHAINS),
+    default="anvil",
+    show_default=True,
+    help="Local chain to start for the demo.",
+)
+@click.option("--use-rpc", is_flag=True, help="Use the node at --rpc instead of starting a local chain.")
+@click.pass_obj
+def demo(obj: Context, chain_kind: str, use_rpc: bool) -> None:
+    """Start a local chain, deploy the suite and run the end-to-end scenario."""
+    manifest = obj.manifest or Path(".medchain") / "demo-manifest.json"
+    if use_rpc:
+        demo_module.run(obj.chain(), manifest, console)
+        return
+    with LocalChain(chain_kind) as w3:
+        console.print(f"started {chain_kind} on {w3.provider.endpoint_uri}")  # type: ignore[attr-defined]
+        demo_module.run(Chain(w3, Artifacts()), manifest, console)
+    console.print("[green]demo finished[/green]; the local chain was stopped")
+
+
+@cli.command()
+@click.option(
+    "--licence", "licence_hex", required=True, help="SHA-256 digest (hex) of the founder's licence."
+)
+@click.option("--rating", default=90, show_default=True, help="Founder's credit rating (1-100).")
+@click.option("--quorum-bps", default=0, help="Quorum in basis points (default two thirds).")
+@click.option(
+    "--voting-period", default=3 * 24 * 3600, show_default=True, help="Seconds a proposal stays open."
+)
+@click.option(
+    "--settlement-token", default=None, help="Existing stablecoin address (required off local chains)."
+)
+@click.option("--keep-bootstrap", is_flag=True, help="Leave bootstrap open to admit founding members later.")
+@click.pass_obj
+def deploy(
+    obj: Context,
+    licence_hex: str,
+    rating: int,
+    quorum_bps: int,
+    voting_period: int,
+    settlement_token: str | None,
+    keep_bootstrap: bool,
+) -> None:
+    """Deploy the suite; the sender becomes the founding regulator."""
+    chain = obj.chain()
+    config = SuiteConfig(
+        founder_licence=_parse_digest(licence_hex),
+        founder_rating=rating,
+        quorum_bps=quorum_bps,
+        voting_period=voting_period,
+        settlement_token=settlement_token,
+        end_bootstrap=not keep_bootstrap,
+    )
+    path = obj.manifest or default_manifest_path(chain.chain_id)
+    suite = deploy_suite(chain, obj.sender(), config, path)
+    data = {name: rec.address for name, rec in suite.deployment.contracts.items()}
+    table = Table(title=f"Deployed on chain {suite.deployment.chain_id} (manifest {path})")
+    table.add_column("contract")
+    table.add_column("address")
+    for name, address in data.items():
+        table.add_row(name, address)
+    obj.emit({"manifest": str(path), "contracts": data}, table)
+
+
+@cli.group()
+def institution() -> None:
+    """Consortium membership and governance."""
+
+
+@institution.command("list")
+@click.pass_obj
+def institution_list(obj: Context) -> None:
+    """List every member with kind, status, rating and weight."""
+    members = obj.suite().registry.members()
+    table = Table(title="Consortium members")
+    for column in ("address", "kind", "status", "rating", "weight"):
+        table.add_column(column)
+    for m in members:
+        table.add_row(m.address, m.kind.label, m.status.name.lower(), str(m.rating), str(m.weight))
+    obj.emit([{**asdict(m), "kind": m.kind.label, "status": m.status.name.lower()} for m in members], table)
+
+
+@institution.command("admit")
+@click.argument("account")
+@click.option(
+    "--kind",
+    required=True,
+    help="hospital, community-clinic, specialist-hospital, laboratory, pharmacy, "
+    "manufacturer, distributor, insurer or regulator.",
+)
+@click.option("--rating", required=True, type=int, help="Credit rating 1-100.")
+@click.option("--licence", "licence_hex", required=True, help="SHA-256 digest (hex) of the licence.")
+@click.pass_obj
+def institution_admit(obj: Context, account: str, kind: str, rating: int, licence_hex: str) -> None:
+    """Propose admitting ACCOUNT (the sender's vote counts as yes)."""
+    try:
+        parsed = Kind.parse(kind)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--kind") from None
+    suite = obj.suite()
+    pid = suite.registry.propose_admission(obj.sender(), account, parsed, rating, _parse_digest(licence_hex))
+    _show_proposal(obj, suite, pid)
+
+
+@institution.command("propose")
+@click.argument("action", type=click.Choice(["suspend", "reinstate", "remove", "change-rating"]))
+@click.argument("member")
+@click.option("--rating", default=0, help="New rating for change-rating.")
+@click.pass_obj
+def institution_propose(obj: Context, action: str, member: str, rating: int) -> None:
+    """Propose to suspend, reinstate, remove or re-rate MEMBER."""
+    suite = obj.suite()
+    pid = suite.registry.propose_change(
+        obj.sender(), member, Action[action.upper().replace("-", "_")], rating
+    )
+    _show_proposal(obj, suite, pid)
+
+
+@institution.command("vote")
+@click.argument("proposal_id", type=int)
+@click.argument("choice", type=click.Choice(["yes", "no"]))
+@click.pass_obj
+def institution_vote(obj: Context, proposal_id: int, choice: str) -> None:
+    """Vote yes or no on PROPOSAL_ID with the sender's credit weight."""
+    suite = obj.suite()
+    suite.registry.vote(obj.sender(), proposal_id, choice == "yes")
+    _show_proposal(obj, suite, proposal_id)
+
+
+def _show_proposal(obj: Context, suite: Suite, proposal_id: int) -> None:
+    p = suite.registry.proposal(proposal_id)
+    data = {
+        **asdict(p),
+        "action": p.action.name.lower(),
+        "kind": p.kind.label,
+        "status": p.status.name.lower(),
+    }
+    table = Table(title=f"Proposal {proposal_id}")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in data.items():
+        table.add_row(key, str(value))
+    obj.emit(data, table)
+
+
+def main() -> None:
+    """Entry point: expected failures print one line, no traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except MedChainError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

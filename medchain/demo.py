@@ -1,0 +1,103 @@
+"""The end-to-end scenario behind `make demo`, written against the SDK only (no brownie)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from medchain.chain import Chain
+from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
+from medchain.registry import Member
+from medchain.types import Action, Kind
+
+# Who plays which role among the node's unlocked accounts (Anvil and Ganache both provide them).
+ROLES: tuple[tuple[str, Kind, int], ...] = (
+    ("City General Hospital", Kind.HOSPITAL, 85),
+    ("St. Mary Specialist Hospital", Kind.SPECIALIST_HOSPITAL, 75),
+    ("Riverside Laboratory", Kind.LABORATORY, 60),
+    ("Main Street Pharmacy", Kind.PHARMACY, 55),
+    ("Acme Pharma", Kind.MANUFACTURER, 65),
+    ("MedLogistics", Kind.DISTRIBUTOR, 45),
+    ("Mutual Health Insurance", Kind.INSURER, 70),
+)
+
+
+def licence_digest(name: str) -> bytes:
+    """A stand-in licence digest: SHA-256 of a licence document naming the institution."""
+    return hashlib.sha256(f"licence of {name}".encode()).digest()
+
+
+def members_table(suite: Suite, names: Mapping[str, str]) -> Table:
+    table = Table(title="Consortium members", show_lines=False)
+    for column in ("institution", "address", "kind", "status", "rating", "weight"):
+        table.add_column(column)
+    members: Sequence[Member] = suite.registry.members()
+    for m in members:
+        short = f"{m.address[:6]}…{m.address[-4:]}"
+        table.add_row(
+            names.get(m.address, "?"),
+            short,
+            m.kind.label,
+            m.status.name.lower(),
+            str(m.rating),
+            str(m.weight),
+        )
+    return table
+
+
+def run(chain: Chain, manifest_path: Path | None = None, console: Console | None = None) -> Suite:
+    """Deploys the suite to ``chain`` and walks through the scenario, printing each step."""
+    out = console or Console()
+    accounts = list(chain.w3.eth.accounts)
+    if len(accounts) < len(ROLES) + 3:
+        raise RuntimeError(f"the demo needs {len(ROLES) + 3} unlocked accounts; the node has {len(accounts)}")
+    regulator = accounts[0]
+    names: dict[str, str] = {regulator: "Health Regulator (founder)"}
+    founding = []
+    for account, (name, kind, rating) in zip(accounts[1:], ROLES, strict=False):
+        names[account] = name
+        founding.append(FoundingMember(account, kind, rating, licence_digest(name)))
+
+    out.rule("[bold]1. Deploy the suite")
+    suite = deploy_suite(
+        chain,
+        regulator,
+        SuiteConfig(founder_licence=licence_digest("Health Regulator"), founding_members=tuple(founding)),
+        manifest_path,
+    )
+    out.print(f"chain id {suite.deployment.chain_id}, deployed at block {suite.deployment.deploy_block}")
+    for name, record in suite.deployment.contracts.items():
+        out.print(f"  {name:<22} {record.address}")
+    out.print(f"manifest written to {manifest_path or 'deployments/'}")
+    out.print(members_table(suite, names))
+
+    out.rule("[bold]2. Consortium governance: admit a community clinic by credit-weighted vote")
+    clinic = accounts[len(ROLES) + 1]
+    names[clinic] = "Northside Community Clinic"
+    pid = suite.registry.propose_admission(
+        regulator, clinic, Kind.COMMUNITY_CLINIC, 40, licence_digest("Northside Community Clinic")
+    )
+    total = suite.registry.total_active_weight()
+    out.print(f"proposal {pid} opened by the regulator; quorum base {total}, needs two thirds")
+    for voter in accounts[1 : len(ROLES) + 1]:
+        status = suite.registry.vote(voter, pid, True)
+        p = suite.registry.proposal(pid)
+        out.print(f"  {names[voter]} votes yes: {p.yes_weight}/{p.total_weight} -> {status.name.lower()}")
+        if status.name != "OPEN":
+            break
+    out.print(f"clinic active: {suite.registry.is_active(clinic, Kind.COMMUNITY_CLINIC)}")
+
+    out.rule("[bold]3. Suspend a member whose licence lapsed")
+    distributor = accounts[6]
+    pid = suite.registry.propose_change(regulator, distributor, Action.SUSPEND)
+    for voter in accounts[1 : len(ROLES) + 1]:
+        if voter != distributor and suite.registry.vote(voter, pid, True).name != "OPEN":
+            break
+    active = suite.registry.is_active(distributor, Kind.DISTRIBUTOR)
+    out.print(f"{names[distributor]} active as distributor: {active}")
+    out.print(members_table(suite, names))
+    return suite

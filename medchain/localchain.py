@@ -1,0 +1,136 @@
+"""Starts a throw-away local chain (Anvil or Ganache from the project's node_modules)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from web3 import Web3
+
+from medchain.errors import ChainError, ConfigurationError
+
+_NODE_BIN = Path(__file__).resolve().parent.parent / "node_modules" / ".bin"
+CHAINS = ("anvil", "ganache")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _executable(name: str) -> str:
+    local = _NODE_BIN / name
+    if local.is_file():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise ConfigurationError(f"{name} was not found; run `make setup` (it installs {name} from npm)")
+    return found
+
+
+class LocalChain:
+    """A local development chain that lives as long as the ``with`` block.
+
+    Anvil runs with 20 unlocked accounts and a zero base fee. Ganache runs the shanghai hardfork
+    (its newest) with a deterministic wallet and a non-zero gas price, because on shanghai a
+    transaction priced at zero would never be mined.
+    """
+
+    def __init__(
+        self, kind: str = "anvil", port: int | None = None, accounts: int = 20, block_time: int | None = None
+    ) -> None:
+        if kind not in CHAINS:
+            raise ConfigurationError(f"unknown local chain {kind!r}; expected one of: {', '.join(CHAINS)}")
+        self.kind = kind
+        self.port = port or free_port()
+        self.accounts = accounts
+        self.block_time = block_time
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.kind == "anvil":
+            cmd = [
+                _executable("anvil"),
+                "--quiet",
+                "--port",
+                str(self.port),
+                "--accounts",
+                str(self.accounts),
+                "--block-base-fee-per-gas",
+                "0",
+                "--gas-limit",
+                "30000000",
+            ]
+            if self.block_time:
+                cmd += ["--block-time", str(self.block_time)]
+            return cmd
+        cmd = [
+            _executable("ganache"),
+            "--server.port",
+            str(self.port),
+            "--wallet.totalAccounts",
+            str(self.accounts),
+            "--wallet.deterministic",
+            "--chain.hardfork",
+            "shanghai",
+            "--miner.defaultGasPrice",
+            "1000000000",
+            "--miner.blockGasLimit",
+            "30000000",
+            "--logging.quiet",
+        ]
+        if self.block_time:
+            cmd += ["--miner.blockTime", str(self.block_time)]
+        return cmd
+
+    def start(self, timeout: float = 60.0) -> Web3:
+        """Starts the chain and waits until it answers JSON-RPC."""
+        self._process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 10}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                err = (
+                    self._process.stderr.read().decode(errors="replace").strip()
+                    if self._process.stderr
+                    else ""
+                )
+                raise ChainError(
+                    f"{self.kind} exited at start (code {self._process.returncode}): {err[-300:]}"
+                )
+            try:
+                if w3.is_connected():
+                    return w3
+            except Exception:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ChainError(f"{self.kind} did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> Web3:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Creates .venv with the pinned Python toolchain. Prints one line on failure, never a traceback.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+VENV=.venv
+LOG=$VENV-install.log
+
+die() { echo "setup: $*" >&2; exit 1; }
+
+PY=""
+for candidate in ${PYTHON:-} python3.11 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+    PY=$candidate; break
+  fi
+done
+[ -n "$PY" ] || die "Python 3.11 is required but was not found (tried \$PYTHON, python3.11, python3); install it or set PYTHON=/path/to/python3.11"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV" >"$LOG" 2>&1 || die "could not create $VENV with $PY (see $LOG); on Debian install python3.11-venv"
+fi
+echo "setup: installing Python packages into $VENV (first run builds eth-brownie from source: a few minutes)"
+{
+  "$VENV/bin/python" -m pip install --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.47.0" &&
+  BROWNIE_NOCOMPILE=1 "$VENV/bin/python" -m pip install -c requirements.lock -r requirements-dev.txt
+} >>"$LOG" 2>&1 || die "pip install failed (last lines of $LOG below); check that PyPI is reachable$(echo; tail -n 3 "$LOG")"
+
+# Register the offline compiler bridge for every process of this venv (brownie, pytest, scripts),
+# also when a user runs `brownie compile` by hand in the activated venv.
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf "import os; os.environ.setdefault('SOLCX_BINARY_PATH', %r)\n" "$PWD/tools/solc" >"$SITE/medchain-solc.pth"
+touch "$VENV/.setup-done"
+echo "setup: Python environment ready"
