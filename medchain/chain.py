@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -12,7 +11,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3Exception
+from web3.exceptions import TimeExhausted, Web3Exception
 from web3.types import TxParams, TxReceipt, Wei
 
 from medchain.artifacts import Artifacts, abi_type
@@ -100,14 +99,16 @@ class Chain:
             else:
                 tx_hash = fn.transact({**params, "from": sender})
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
-        except (ContractCustomError, ContractLogicError) as exc:
-            raise self.decode_revert(exc) from None
         except TimeExhausted as exc:
             raise TransactionFailed(
                 f"transaction not mined within {self.receipt_timeout:.0f} s ({exc})"
             ) from None
-        except (Web3Exception, ValueError, ConnectionError, OSError) as exc:
-            raise TransactionFailed(f"the node refused the transaction: {exc}") from None
+        except (Web3Exception, ValueError) as exc:
+            # Some providers (brownie's web3 among them) report a revert as a ValueError carrying
+            # the JSON-RPC error object; decode_revert reads the revert data from either form.
+            raise self.decode_revert(exc) from None
+        except (ConnectionError, OSError) as exc:
+            raise TransactionFailed(f"the node could not be reached: {exc}") from None
         if receipt["status"] != 1:
             raise TransactionFailed(f"transaction {receipt['transactionHash'].hex()} failed on chain")
         if self.confirmations:
@@ -118,19 +119,23 @@ class Chain:
         """Calls a view function, turning a custom-error revert into ``ContractRevert``."""
         try:
             return fn.call()
-        except (ContractCustomError, ContractLogicError) as exc:
+        except (Web3Exception, ValueError) as exc:
             raise self.decode_revert(exc) from None
 
-    def decode_revert(self, exc: ContractLogicError) -> ContractRevert | TransactionFailed:
+    def decode_revert(self, exc: Exception) -> ContractRevert | TransactionFailed:
         """Names the custom error behind a revert, when its selector is known."""
         data = _revert_data(exc)
         if len(data) >= 4:
             known = self._error_table().get(data[:4])
             if known is not None:
                 name, inputs = known
-                values: Sequence[object] = abi_decode([abi_type(i) for i in inputs], data[4:])
+                raw = abi_decode([abi_type(i) for i in inputs], data[4:])
+                values = [
+                    Web3.to_checksum_address(v) if i["type"] == "address" else v
+                    for i, v in zip(inputs, raw, strict=True)
+                ]
                 return ContractRevert(name, values)
-        return TransactionFailed(f"the contract reverted: {exc}")
+        return TransactionFailed(f"the node refused the transaction: {exc}")
 
     def _error_table(self) -> dict[bytes, tuple[str, list[dict[str, Any]]]]:
         if self._errors is None:
@@ -149,13 +154,18 @@ class Chain:
             time.sleep(0.5)
 
 
-def _revert_data(exc: ContractLogicError) -> bytes:
-    data = getattr(exc, "data", None)
+def _revert_data(exc: Exception) -> bytes:
+    """The raw revert data behind a web3 error, wherever the provider put it."""
+    data: object = getattr(exc, "data", None)
+    if data is None and exc.args and isinstance(exc.args[0], dict):
+        data = exc.args[0].get("data")
+    if isinstance(data, dict):  # Ganache nests it: {"data": {"result": "0x..", ...}}
+        data = data.get("data") or data.get("result")
     if isinstance(data, str) and data.startswith("0x"):
         try:
             return bytes(HexBytes(data))
         except ValueError:
             return b""
-    if isinstance(data, (bytes, bytearray)):
+    if isinstance(data, bytes | bytearray):
         return bytes(data)
     return b""
