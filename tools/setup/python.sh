@@ -26,7 +26,10 @@ echo "setup: installing Python packages into $VENV (first run builds eth-brownie
 
 # Register the offline compiler bridge for every process of this venv (brownie, pytest, scripts),
 # also when a user runs `brownie compile` by hand in the activated venv.
-SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-printf "import os; os.environ.setdefault('SOLCX_BINARY_PATH', %r)\n" "$PWD/tools/solc" >"$SITE/medchain-solc.pth"
+"$VENV/bin/python" - "$PWD/tools/solc" <<'PY' || die "could not register the compiler bridge in $VENV"
+import pathlib, sys, sysconfig
+pth = pathlib.Path(sysconfig.get_paths()["purelib"]) / "medchain-solc.pth"
+pth.write_text(f"import os; os.environ.setdefault('SOLCX_BINARY_PATH', {sys.argv[1]!r})\n")
+PY
 touch "$VENV/.setup-done"
 echo "setup: Python environment ready"
