@@ -17,6 +17,7 @@ from web3 import Web3
 
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain, Sender
+from medchain.consent import ConsentClient
 from medchain.errors import ConfigurationError, ManifestError
 from medchain.registry import RegistryClient
 from medchain.types import Kind
@@ -56,6 +57,7 @@ class SuiteConfig:
         end_bootstrap: Close bootstrap after admitting the founding members.
         settlement_token: Address of an existing ERC-20 to pay claims with. Required on real
             networks; on local chains a test token is deployed when it is None.
+        break_glass_duration: Seconds an emergency access session lasts (at most 72 hours).
     """
 
     founder_licence: bytes
@@ -65,6 +67,7 @@ class SuiteConfig:
     founding_members: tuple[FoundingMember, ...] = ()
     end_bootstrap: bool = True
     settlement_token: str | None = None
+    break_glass_duration: int = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,11 @@ class Suite:
         self.registry = RegistryClient(
             chain, chain.contract("InstitutionRegistry", deployment.address_of("InstitutionRegistry"))
         )
+        self.consent = ConsentClient(
+            chain,
+            chain.contract("ConsentManager", deployment.address_of("ConsentManager")),
+            deployment.deploy_block,
+        )
         self.token = chain.contract("SettlementToken", deployment.address_of("SettlementToken"))
 
     @classmethod
@@ -200,6 +208,9 @@ def deploy_suite(
     )
     records["InstitutionRegistry"] = _record(registry.address, receipt)
     deploy_block = int(receipt["blockNumber"])
+
+    consent, receipt = chain.deploy("ConsentManager", deployer, registry.address, config.break_glass_duration)
+    records["ConsentManager"] = _record(consent.address, receipt)
 
     if config.settlement_token is None:
         token, receipt = chain.deploy("SettlementToken", deployer, deployer_address)

@@ -10,13 +10,16 @@ from brownie.exceptions import VirtualMachineError
 
 
 def _norm(value: object) -> str:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
+    """Formats an expected argument the way brownie prints it in ``revert_msg``."""
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
+        value = bytes.fromhex(value[2:])  # a bytes32 given as hex
+    if isinstance(value, bytes | bytearray):
+        return str(bytes(value))
     if isinstance(value, bool):
-        return str(value).lower()
+        return str(value)
     if hasattr(value, "address"):
         value = value.address
-    return str(value).lower()
+    return str(value)
 
 
 @contextmanager
@@ -31,5 +34,6 @@ def reverts(error: str, *args: object) -> Iterator[None]:
     name, _, rest = message.partition(":")
     assert name.strip() == error, f"expected {error}, got {message!r}"
     if args:
-        got = [part.strip().lower() for part in rest.split(",")] if rest.strip() else []
-        assert got == [_norm(a) for a in args], f"{error} arguments: expected {args}, got {rest.strip()!r}"
+        expected = ", ".join(_norm(a) for a in args)
+        got = rest.strip()
+        assert got.lower() == expected.lower(), f"{error} arguments: expected {expected}, got {got}"

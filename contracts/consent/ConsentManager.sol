@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {IConsentManager} from "../../interfaces/IConsentManager.sol";
+import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
+
+/// @title ConsentManager
+/// @notice Patient consent, guardians and break-glass. See {IConsentManager}.
+/// @dev A grant costs one storage slot: its id hashes (patient, grantee, scope), and the slot packs
+/// the patient, the window, the actions and the purposes. `checkAccess` derives the three ids a
+/// request could match (record, category, all) and reads at most three slots.
+contract ConsentManager is IConsentManager, EIP712, Nonces {
+    // ─── Constants ──────────────────────────────────────────────────────────────────────────
+
+    uint8 public constant ACTION_READ = 1;
+    uint8 public constant ACTION_APPEND = 2;
+    uint8 public constant ACTION_SHARE = 4;
+    uint8 private constant ALL_ACTIONS = 7;
+
+    /// @dev HL7 v3 PurposeOfUse codes, as indices (bit `1 << index` in a purposes bitmap).
+    uint8 public constant PURPOSE_TREAT = 0;
+    uint8 public constant PURPOSE_HPAYMT = 1;
+    uint8 public constant PURPOSE_HRESCH = 2;
+    uint8 public constant PURPOSE_ETREAT = 3;
+    uint8 private constant ALL_PURPOSES = 15;
+
+    uint40 public constant NO_END = type(uint40).max;
+    uint40 private constant MAX_BREAK_GLASS = 72 hours;
+
+    bytes32 public constant GRANT_TYPEHASH = keccak256(
+        "Grant(address patient,address grantee,uint8 scopeKind,bytes32 scopeValue,uint8 actions,uint8 purposes,"
+        "uint40 notBefore,uint40 notAfter,address signer,uint256 nonce,uint256 deadline)"
+    );
+    bytes32 public constant REVOKE_TYPEHASH =
+        keccak256("Revoke(bytes32 grantId,address signer,uint256 nonce,uint256 deadline)");
+
+    uint256 private constant CARE_PROVIDERS = (1 << uint8(IInstitutionRegistry.Kind.Hospital))
+        | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic))
+        | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital));
+
+    // ─── Storage ────────────────────────────────────────────────────────────────────────────
+
+    IInstitutionRegistry private immutable REGISTRY;
+    uint40 private immutable BREAK_GLASS_DURATION;
+
+    mapping(bytes32 grantId => GrantRecord) private _grants;
+    mapping(address patient => mapping(address guardian => bool)) private _guardians;
+    BreakGlassSession[] private _sessions; // id = index + 1
+    mapping(bytes32 patientAndInstitution => uint256 sessionId) private _latestSession;
+    mapping(address institution => uint256) private _disputed;
+
+    // ─── Constructor ────────────────────────────────────────────────────────────────────────
+
+    /// @param registry The consortium registry consulted for institutions.
+    /// @param breakGlassDuration_ Length of an emergency session in seconds (1 s to 72 h).
+    constructor(IInstitutionRegistry registry, uint40 breakGlassDuration_) EIP712("MedChain ConsentManager", "1") {
+        if (address(registry) == address(0)) revert ConsentZeroAddress();
+        if (breakGlassDuration_ == 0 || breakGlassDuration_ > MAX_BREAK_GLASS) {
+            revert ConsentInvalidBreakGlassDuration(breakGlassDuration_);
+        }
+        REGISTRY = registry;
+        BREAK_GLASS_DURATION = breakGlassDuration_;
+    }
+
+    // ─── Grants ─────────────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IConsentManager
+    function grant(GrantTerms calldata terms) external returns (bytes32 grantId) {
+        _checkActor(msg.sender, terms.patient);
+        grantId = _grant(terms, msg.sender, false);
+    }
+
+    /// @inheritdoc IConsentManager
+    function grantBySig(
+        GrantTerms calldata terms,
+        address signer,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external returns (bytes32 grantId) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                GRANT_TYPEHASH,
+                terms.patient,
+                terms.grantee,
+                terms.scopeKind,
+                terms.scopeValue,
+                terms.actions,
+                terms.purposes,
+                terms.notBefore,
+                terms.notAfter,
+                signer,
+                nonce,
+                deadline
+            )
+        );
+        _verifySigned(terms.patient, structHash, signer, nonce, deadline, signature);
+        grantId = _grant(terms, signer, true);
+    }
+
+    /// @inheritdoc IConsentManager
+    function revoke(bytes32 grantId) external {
+        GrantRecord storage g = _existingGrant(grantId);
+        _checkActor(msg.sender, g.patient);
+        _revoke(grantId, g, msg.sender);
+    }
+
+    /// @inheritdoc IConsentManager
+    function revokeBySig(bytes32 grantId, address signer, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+    {
+        GrantRecord storage g = _existingGrant(grantId);
+        bytes32 structHash = keccak256(abi.encode(REVOKE_TYPEHASH, grantId, signer, nonce, deadline));
+        _verifySigned(g.patient, structHash, signer, nonce, deadline, signature);
+        _revoke(grantId, g, signer);
+    }
+
+    // ─── Guardians ──────────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IConsentManager
+    function addGuardian(address guardian) external {
+        if (guardian == address(0)) revert ConsentZeroAddress();
+        if (guardian == msg.sender) revert ConsentSelfGrant(msg.sender);
+        if (_guardians[msg.sender][guardian]) revert ConsentAlreadyGuardian(msg.sender, guardian);
+        _guardians[msg.sender][guardian] = true;
+        emit GuardianAdded(msg.sender, guardian);
+    }
+
+    /// @inheritdoc IConsentManager
+    function removeGuardian(address guardian) external {
+        if (!_guardians[msg.sender][guardian]) revert ConsentNotGuardian(msg.sender, guardian);
+        delete _guardians[msg.sender][guardian];
+        emit GuardianRemoved(msg.sender, guardian);
+    }
+
+    // ─── Break-glass ────────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IConsentManager
+    function openBreakGlass(address patient, bytes32 justificationDigest) external returns (uint256 sessionId) {
+        if (!REGISTRY.isActiveAny(msg.sender, CARE_PROVIDERS)) revert ConsentNotCareProvider(msg.sender);
+        if (patient == address(0)) revert ConsentZeroAddress();
+        if (patient == msg.sender) revert ConsentSelfGrant(patient);
+        if (justificationDigest == bytes32(0)) revert ConsentMissingJustification();
+        uint40 expiresAt = uint40(block.timestamp) + BREAK_GLASS_DURATION;
+        _sessions.push(
+            BreakGlassSession({
+                patient: patient,
+                institution: msg.sender,
+                openedAt: uint40(block.timestamp),
+                expiresAt: expiresAt,
+                review: Review.Pending,
+                justificationDigest: justificationDigest
+            })
+        );
+        sessionId = _sessions.length;
+        _latestSession[_pairKey(patient, msg.sender)] = sessionId;
+        emit BreakGlassOpened(sessionId, patient, msg.sender, expiresAt, justificationDigest);
+    }
+
+    /// @inheritdoc IConsentManager
+    function reviewBreakGlass(uint256 sessionId, bool accept) external {
+        BreakGlassSession storage s = _sessionStorage(sessionId);
+        bool mayReview = msg.sender == s.patient || _guardians[s.patient][msg.sender]
+            || REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Regulator);
+        if (!mayReview) revert ConsentNotReviewer(msg.sender, sessionId);
+        if (s.review != Review.Pending) revert ConsentSessionAlreadyReviewed(sessionId, s.review);
+        Review outcome = accept ? Review.Accepted : Review.Disputed;
+        s.review = outcome;
+        uint256 disputed = _disputed[s.institution];
+        if (!accept) {
+            disputed += 1;
+            _disputed[s.institution] = disputed;
+        }
+        emit BreakGlassReviewed(sessionId, msg.sender, outcome, disputed);
+    }
+
+    // ─── Internal logic ─────────────────────────────────────────────────────────────────────
+
+    function _checkActor(address actor, address patient) private view {
+        if (actor != patient && !_guardians[patient][actor]) revert ConsentNotPatientOrGuardian(actor, patient);
+    }
+
+    function _verifySigned(
+        address patient,
+        bytes32 structHash,
+        address signer,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
+        if (block.timestamp > deadline) revert ConsentSignatureExpired(deadline);
+        uint256 expected = nonces(patient);
+        if (nonce != expected) revert ConsentInvalidNonce(patient, expected, nonce);
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), signature);
+        if (err != ECDSA.RecoverError.NoError || recovered != signer || signer == address(0)) {
+            revert ConsentInvalidSignature(signer);
+        }
+        if (signer != patient && !_guardians[patient][signer]) revert ConsentSignerNotAuthorized(signer, patient);
+        _useNonce(patient);
+    }
+
+    function _grant(GrantTerms calldata t, address actor, bool viaSignature) private returns (bytes32 grantId) {
+        if (t.patient == address(0) || t.grantee == address(0)) revert ConsentZeroAddress();
+        if (t.grantee == t.patient) revert ConsentSelfGrant(t.patient);
+        bool scopeOk = (t.scopeKind == ScopeKind.All && t.scopeValue == bytes32(0))
+            || ((t.scopeKind == ScopeKind.Record || t.scopeKind == ScopeKind.Category) && t.scopeValue != bytes32(0));
+        if (!scopeOk) revert ConsentInvalidScope(t.scopeKind, t.scopeValue);
+        if (t.actions == 0 || t.actions & ~ALL_ACTIONS != 0) revert ConsentInvalidActions(t.actions);
+        if (t.purposes == 0 || t.purposes & ~ALL_PURPOSES != 0) revert ConsentUnknownPurpose(t.purposes);
+        if (t.notAfter < t.notBefore || t.notAfter < block.timestamp) {
+            revert ConsentInvalidWindow(t.notBefore, t.notAfter);
+        }
+        grantId = _grantId(t.patient, t.grantee, t.scopeKind, t.scopeValue);
+        _grants[grantId] = GrantRecord({
+            patient: t.patient,
+            notBefore: t.notBefore,
+            notAfter: t.notAfter,
+            actions: t.actions,
+            purposes: t.purposes
+        });
+        emit ConsentGranted(grantId, t.patient, t.grantee, actor, t, viaSignature);
+    }
+
+    function _revoke(bytes32 grantId, GrantRecord storage g, address actor) private {
+        if (g.actions == 0) revert ConsentAlreadyRevoked(grantId);
+        g.actions = 0;
+        emit ConsentRevoked(grantId, g.patient, actor);
+    }
+
+    function _existingGrant(bytes32 grantId) private view returns (GrantRecord storage g) {
+        g = _grants[grantId];
+        if (g.patient == address(0)) revert ConsentUnknownGrant(grantId);
+    }
+
+    function _sessionStorage(uint256 sessionId) private view returns (BreakGlassSession storage) {
+        if (sessionId == 0 || sessionId > _sessions.length) revert ConsentUnknownSession(sessionId);
+        return _sessions[sessionId - 1];
+    }
+
+    function _grantId(address patient, address grantee, ScopeKind kind, bytes32 value) private pure returns (bytes32) {
+        return keccak256(abi.encode(patient, grantee, kind, value));
+    }
+
+    function _pairKey(address patient, address institution) private pure returns (bytes32) {
+        return keccak256(abi.encode(patient, institution));
+    }
+
+    /// @dev True when the grant is live now and covers the action and purpose bits.
+    function _permits(GrantRecord storage g, uint8 actionBit, uint8 purposeBit) private view returns (bool) {
+        return g.actions & actionBit != 0 && g.purposes & purposeBit != 0 && block.timestamp >= g.notBefore
+            && block.timestamp <= g.notAfter;
+    }
+
+    // ─── Views ──────────────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IConsentManager
+    function checkAccess(
+        address patient,
+        address accessor,
+        bytes32 recordId,
+        bytes32 category,
+        uint8 action,
+        uint8 purpose
+    ) external view returns (bool allowed, bytes32 grantId, bool breakGlass) {
+        if (action == 0 || action & (action - 1) != 0 || action > ACTION_SHARE) revert ConsentInvalidActions(action);
+        if (purpose > PURPOSE_ETREAT) revert ConsentUnknownPurpose(purpose);
+        if (accessor == patient) return (true, bytes32(0), false);
+        // An institution's grants stop working while it is not active; persons are not members.
+        IInstitutionRegistry.Status status = REGISTRY.memberOf(accessor).status;
+        if (status != IInstitutionRegistry.Status.None && status != IInstitutionRegistry.Status.Active) {
+            return (false, bytes32(0), false);
+        }
+        uint8 purposeBit = uint8(1) << purpose;
+        if (recordId != bytes32(0)) {
+            grantId = _grantId(patient, accessor, ScopeKind.Record, recordId);
+            if (_permits(_grants[grantId], action, purposeBit)) return (true, grantId, false);
+        }
+        if (category != bytes32(0)) {
+            grantId = _grantId(patient, accessor, ScopeKind.Category, category);
+            if (_permits(_grants[grantId], action, purposeBit)) return (true, grantId, false);
+        }
+        grantId = _grantId(patient, accessor, ScopeKind.All, bytes32(0));
+        if (_permits(_grants[grantId], action, purposeBit)) return (true, grantId, false);
+
+        if (action == ACTION_READ && purpose == PURPOSE_ETREAT) {
+            uint256 sessionId = _latestSession[_pairKey(patient, accessor)];
+            if (sessionId != 0 && block.timestamp <= _sessions[sessionId - 1].expiresAt) {
+                return (true, bytes32(sessionId), true);
+            }
+        }
+        return (false, bytes32(0), false);
+    }
+
+    /// @inheritdoc IConsentManager
+    function grantOf(bytes32 grantId) external view returns (GrantRecord memory record, GrantStatus status) {
+        record = _grants[grantId];
+        if (record.patient == address(0)) status = GrantStatus.None;
+        else if (record.actions == 0) status = GrantStatus.Revoked;
+        else if (block.timestamp > record.notAfter) status = GrantStatus.Expired;
+        else if (block.timestamp < record.notBefore) status = GrantStatus.Pending;
+        else status = GrantStatus.Active;
+    }
+
+    /// @inheritdoc IConsentManager
+    function grantIdFor(address patient, address grantee, ScopeKind scopeKind, bytes32 scopeValue)
+        external
+        pure
+        returns (bytes32)
+    {
+        return _grantId(patient, grantee, scopeKind, scopeValue);
+    }
+
+    /// @inheritdoc IConsentManager
+    function isGuardian(address patient, address guardian) external view returns (bool) {
+        return _guardians[patient][guardian];
+    }
+
+    /// @inheritdoc IConsentManager
+    function nonces(address patient) public view override(IConsentManager, Nonces) returns (uint256) {
+        return super.nonces(patient);
+    }
+
+    /// @inheritdoc IConsentManager
+    function session(uint256 sessionId) external view returns (BreakGlassSession memory) {
+        return _sessionStorage(sessionId);
+    }
+
+    /// @inheritdoc IConsentManager
+    function disputedSessions(address institution) external view returns (uint256) {
+        return _disputed[institution];
+    }
+
+    /// @inheritdoc IConsentManager
+    function breakGlassDuration() external view returns (uint40) {
+        return BREAK_GLASS_DURATION;
+    }
+}

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title IConsentManager
+/// @notice Patient-controlled consent, shaped like a FHIR R4 Consent provision: who (grantee) may
+/// do what (actions) with which data (scope), for what purpose, and when (validity window).
+/// Grants can be given directly, by a guardian, or by an EIP-712 signature that anyone submits.
+/// Hospitals can open time-boxed break-glass sessions that stay flagged until reviewed.
+/// @dev Nothing here is health data: grants name addresses, a record id or a category code digest,
+/// bitmaps and times. Every other contract asks {checkAccess}.
+interface IConsentManager {
+    // ─── Types ──────────────────────────────────────────────────────────────────────────────
+
+    /// @notice What a grant covers: one record, one data category, or all of the patient's data.
+    enum ScopeKind {
+        None,
+        Record,
+        Category,
+        All
+    }
+
+    /// @notice Status of a grant as stored. Expiry is by time and is reported by {grantStatus}.
+    enum GrantStatus {
+        None,
+        Active,
+        Revoked,
+        Expired,
+        Pending
+    }
+
+    /// @notice Review state of a break-glass session.
+    enum Review {
+        None,
+        Pending,
+        Accepted,
+        Disputed
+    }
+
+    /// @notice The terms of a grant (the signed struct for {grantBySig}).
+    /// @param patient Whose data.
+    /// @param grantee Who receives access (an institution's or a person's address).
+    /// @param scopeKind Record, Category or All.
+    /// @param scopeValue Record id for Record, category code (bytes32 of its text) for Category, 0 for All.
+    /// @param actions Bitmap of ACTION_READ (1), ACTION_APPEND (2), ACTION_SHARE (4).
+    /// @param purposes Bitmap over PurposeOfUse: TREAT (1), HPAYMT (2), HRESCH (4), ETREAT (8).
+    /// @param notBefore First second the grant is valid.
+    /// @param notAfter Last second the grant is valid (type(uint40).max: no end).
+    struct GrantTerms {
+        address patient;
+        address grantee;
+        ScopeKind scopeKind;
+        bytes32 scopeValue;
+        uint8 actions;
+        uint8 purposes;
+        uint40 notBefore;
+        uint40 notAfter;
+    }
+
+    /// @notice What the contract stores per grant: one storage slot. Grantee and scope are part of
+    /// the grant id (and of the {ConsentGranted} event), so they need no storage of their own.
+    /// A revoked grant keeps its slot with `actions` cleared.
+    struct GrantRecord {
+        address patient;
+        uint40 notBefore;
+        uint40 notAfter;
+        uint8 actions;
+        uint8 purposes;
+    }
+
+    /// @notice A break-glass (emergency) access session.
+    struct BreakGlassSession {
+        address patient;
+        address institution;
+        uint40 openedAt;
+        uint40 expiresAt;
+        Review review;
+        bytes32 justificationDigest;
+    }
+
+    // ─── Errors ─────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Thrown when a patient, grantee or guardian address is zero.
+    error ConsentZeroAddress();
+    /// @notice Thrown when a patient names itself as grantee or guardian.
+    error ConsentSelfGrant(address patient);
+    /// @notice Thrown when a scope kind and value do not describe a real scope.
+    error ConsentInvalidScope(ScopeKind scopeKind, bytes32 scopeValue);
+    /// @notice Thrown when an actions bitmap is empty or has unknown bits.
+    error ConsentInvalidActions(uint8 actions);
+    /// @notice Thrown when a purposes bitmap is empty or has unknown PurposeOfUse bits.
+    error ConsentUnknownPurpose(uint8 purposes);
+    /// @notice Thrown when a validity window ends before it starts or has already ended.
+    error ConsentInvalidWindow(uint40 notBefore, uint40 notAfter);
+    /// @notice Thrown when the caller is neither the patient nor one of its guardians.
+    error ConsentNotPatientOrGuardian(address caller, address patient);
+    /// @notice Thrown when a grant id is unknown.
+    error ConsentUnknownGrant(bytes32 grantId);
+    /// @notice Thrown when revoking a grant that is already revoked.
+    error ConsentAlreadyRevoked(bytes32 grantId);
+    /// @notice Thrown when a signed request is submitted after its deadline.
+    error ConsentSignatureExpired(uint256 deadline);
+    /// @notice Thrown when a signed request's nonce is not the signer's patient's current nonce (replay).
+    error ConsentInvalidNonce(address patient, uint256 expected, uint256 given);
+    /// @notice Thrown when a signature does not recover to the claimed signer (altered or forged).
+    error ConsentInvalidSignature(address claimedSigner);
+    /// @notice Thrown when a valid signature comes from someone who may not act for the patient.
+    error ConsentSignerNotAuthorized(address signer, address patient);
+    /// @notice Thrown when adding a guardian twice.
+    error ConsentAlreadyGuardian(address patient, address guardian);
+    /// @notice Thrown when removing an address that is not a guardian.
+    error ConsentNotGuardian(address patient, address guardian);
+    /// @notice Thrown when break-glass is opened by someone that is not an active care provider.
+    error ConsentNotCareProvider(address account);
+    /// @notice Thrown when a break-glass justification digest is zero.
+    error ConsentMissingJustification();
+    /// @notice Thrown when a break-glass session id is unknown.
+    error ConsentUnknownSession(uint256 sessionId);
+    /// @notice Thrown when a break-glass session was already reviewed.
+    error ConsentSessionAlreadyReviewed(uint256 sessionId, Review review);
+    /// @notice Thrown when the reviewer is not the patient, a guardian or an active regulator.
+    error ConsentNotReviewer(address caller, uint256 sessionId);
+    /// @notice Thrown when the break-glass duration given at deployment is 0 or above 72 hours.
+    error ConsentInvalidBreakGlassDuration(uint40 duration);
+
+    // ─── Events ─────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Emitted when a grant is given or its terms replaced.
+    /// @param grantId keccak256(patient, grantee, scopeKind, scopeValue): one grant per triple.
+    /// @param patient Whose data.
+    /// @param grantee Who may access.
+    /// @param actor Who acted: the patient, or the guardian acting for it.
+    /// @param terms The full terms (for a FHIR Consent export).
+    /// @param viaSignature True when submitted with the actor's EIP-712 signature.
+    event ConsentGranted(
+        bytes32 indexed grantId,
+        address indexed patient,
+        address indexed grantee,
+        address actor,
+        GrantTerms terms,
+        bool viaSignature
+    );
+    /// @notice Emitted when a grant is revoked.
+    /// @param grantId The grant.
+    /// @param patient Whose data.
+    /// @param actor The patient or guardian who revoked it.
+    event ConsentRevoked(bytes32 indexed grantId, address indexed patient, address actor);
+    /// @notice Emitted when a patient appoints a guardian.
+    event GuardianAdded(address indexed patient, address indexed guardian);
+    /// @notice Emitted when a patient removes a guardian.
+    event GuardianRemoved(address indexed patient, address indexed guardian);
+    /// @notice Emitted when a hospital opens an emergency session.
+    /// @param sessionId Session id (from 1).
+    /// @param patient Whose data.
+    /// @param institution The hospital.
+    /// @param expiresAt Last second of the session.
+    /// @param justificationDigest SHA-256 of the written justification (kept off chain).
+    event BreakGlassOpened(
+        uint256 indexed sessionId,
+        address indexed patient,
+        address indexed institution,
+        uint40 expiresAt,
+        bytes32 justificationDigest
+    );
+    /// @notice Emitted when a session is reviewed.
+    /// @param sessionId The session.
+    /// @param reviewer Patient, guardian or regulator.
+    /// @param review Accepted or Disputed.
+    /// @param disputedTotal The institution's disputed sessions after this review.
+    event BreakGlassReviewed(uint256 indexed sessionId, address indexed reviewer, Review review, uint256 disputedTotal);
+
+    // ─── Grants ─────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Grants (or replaces) consent. Caller: the patient or one of its guardians.
+    /// Requirements: valid grantee, scope, actions, purposes and window. Emits {ConsentGranted}.
+    /// @return grantId The grant's id.
+    function grant(GrantTerms calldata terms) external returns (bytes32 grantId);
+
+    /// @notice Grants consent with an EIP-712 signature by the patient or a guardian; anyone submits.
+    /// @param signer Who signed (the patient or a guardian).
+    /// @param nonce The patient's current nonce ({nonces}); consumed.
+    /// @param deadline Last second the signature is valid.
+    /// Emits {ConsentGranted} with `viaSignature` true.
+    function grantBySig(GrantTerms calldata terms, address signer, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+        returns (bytes32 grantId);
+
+    /// @notice Revokes a grant. Caller: the patient or a guardian. Emits {ConsentRevoked}.
+    function revoke(bytes32 grantId) external;
+
+    /// @notice Revokes a grant by EIP-712 signature of the patient or a guardian.
+    function revokeBySig(bytes32 grantId, address signer, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external;
+
+    // ─── Guardians ──────────────────────────────────────────────────────────────────────────
+
+    /// @notice The caller (a patient) appoints `guardian`. Emits {GuardianAdded}.
+    function addGuardian(address guardian) external;
+
+    /// @notice The caller (a patient) removes `guardian`. Emits {GuardianRemoved}.
+    function removeGuardian(address guardian) external;
+
+    // ─── Break-glass ────────────────────────────────────────────────────────────────────────
+
+    /// @notice Opens an emergency read session for `patient`. Caller: an active hospital, specialist
+    /// hospital or community clinic. Emits {BreakGlassOpened}.
+    /// @return sessionId The new session.
+    function openBreakGlass(address patient, bytes32 justificationDigest) external returns (uint256 sessionId);
+
+    /// @notice Reviews a session: accepted, or disputed (counted against the institution).
+    /// Caller: the patient, a guardian, or an active regulator. Emits {BreakGlassReviewed}.
+    function reviewBreakGlass(uint256 sessionId, bool accept) external;
+
+    // ─── Views ──────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Whether `accessor` may perform `action` (one bit) for `purpose` (a PurposeOfUse
+    /// index, 0..3) on `patient`'s data in record `recordId` of category `category`.
+    /// A record grant matches only that record, a category grant only that category, an All grant
+    /// everything. Revoked, expired and not-yet-valid grants never match, nor do grants to a
+    /// registry member that is not active. An open break-glass session permits READ for ETREAT.
+    /// @return allowed Whether access is permitted.
+    /// @return grantId The grant that permits it, or bytes32(sessionId) for break-glass, or 0.
+    /// @return breakGlass True when an emergency session is what permits it.
+    function checkAccess(
+        address patient,
+        address accessor,
+        bytes32 recordId,
+        bytes32 category,
+        uint8 action,
+        uint8 purpose
+    ) external view returns (bool allowed, bytes32 grantId, bool breakGlass);
+
+    /// @notice The stored record and current status (time-aware) of a grant.
+    function grantOf(bytes32 grantId) external view returns (GrantRecord memory record, GrantStatus status);
+
+    /// @notice The id a grant for this triple has.
+    function grantIdFor(address patient, address grantee, ScopeKind scopeKind, bytes32 scopeValue)
+        external
+        pure
+        returns (bytes32);
+
+    /// @notice Whether `guardian` may act for `patient`.
+    function isGuardian(address patient, address guardian) external view returns (bool);
+
+    /// @notice The next nonce a signed request of `patient` must carry.
+    function nonces(address patient) external view returns (uint256);
+
+    /// @notice A break-glass session.
+    function session(uint256 sessionId) external view returns (BreakGlassSession memory);
+
+    /// @notice How many break-glass sessions of `institution` were disputed.
+    function disputedSessions(address institution) external view returns (uint256);
+
+    /// @notice Length of a break-glass session in seconds.
+    function breakGlassDuration() external view returns (uint40);
+}
