@@ -59,6 +59,7 @@ deploy: build
 
 bench: build
 	@$(BIN)/python -m bench.registry_gas
+	@$(BIN)/python -m bench.consent_gas
 
 lock: setup
 	@{ echo '# Exact versions of everything in .venv, used as constraints by `make setup` (regenerate: make lock).'; \
