@@ -458,6 +458,13 @@ class ConsentClient:
             )
         return [replace(g, status=self.status(g.id)) for g in latest.values()]
 
+    def sessions_of(self, patient: str) -> list[dict[str, Any]]:
+        """The patient's break-glass sessions, from events, with their current review state."""
+        logs = self.contract.events.BreakGlassOpened().get_logs(
+            from_block=self.from_block, argument_filters={"patient": Web3.to_checksum_address(patient)}
+        )
+        return [self.session(int(log["args"]["sessionId"])) for log in logs]
+
     def _granted_id(self, receipt: Any) -> bytes:
         events = self.contract.events.ConsentGranted().process_receipt(receipt, errors=DISCARD)
         return bytes(events[0]["args"]["grantId"])
