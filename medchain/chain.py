@@ -115,6 +115,28 @@ class Chain:
             self._wait_confirmations(receipt)
         return receipt
 
+    def transact_value(self, sender: Sender, to: str, value: int) -> TxReceipt:
+        """Sends plain ether (to fund a fresh key on a local chain, for example)."""
+        try:
+            if isinstance(sender, LocalAccount):
+                tx: TxParams = {
+                    "from": sender.address,
+                    "to": Web3.to_checksum_address(to),
+                    "value": Wei(value),
+                    "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
+                    "gas": 21000,
+                    "gasPrice": self.w3.eth.gas_price,
+                    "chainId": self.chain_id,
+                }
+                tx_hash = self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)  # type: ignore[arg-type]
+            else:
+                tx_hash = self.w3.eth.send_transaction(
+                    {"from": sender, "to": Web3.to_checksum_address(to), "value": Wei(value)}
+                )
+            return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+        except (Web3Exception, ValueError, OSError) as exc:
+            raise TransactionFailed(f"the transfer could not be sent: {exc}") from None
+
     def call(self, fn: ContractFunction) -> Any:
         """Calls a view function, turning a custom-error revert into ``ContractRevert``."""
         try:

@@ -6,13 +6,16 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
 from medchain.chain import Chain
+from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
+from medchain.fhir import break_glass_audit_event, consent_resource
 from medchain.registry import Member
-from medchain.types import Action, Kind
+from medchain.types import Action, Address, Kind
 
 # Who plays which role among the node's unlocked accounts (Anvil and Ganache both provide them).
 ROLES: tuple[tuple[str, Kind, int], ...] = (
@@ -100,4 +103,66 @@ def run(chain: Chain, manifest_path: Path | None = None, console: Console | None
     active = suite.registry.is_active(distributor, Kind.DISTRIBUTOR)
     out.print(f"{names[distributor]} active as distributor: {active}")
     out.print(members_table(suite, names))
+
+    consent_step(suite, accounts, names, out)
     return suite
+
+
+def consent_step(suite: Suite, accounts: list[Address], names: dict[str, str], out: Console) -> None:
+    """A patient signs a consent off chain, a guardian acts for a minor, break-glass is reviewed."""
+    c = suite.consent
+    chain_id = suite.deployment.chain_id
+    hospital, hospital2, funder = accounts[1], accounts[2], accounts[0]
+    w3 = suite.chain.w3
+
+    out.rule("[bold]4. Patient consent signed off chain (EIP-712), submitted by the hospital")
+    patient = Account.create()  # an ordinary wallet key: the patient never pays gas here
+    out.print(f"patient wallet {patient.address} (pseudonymous: no name or record on chain)")
+    terms = GrantTerms.for_category(patient.address, hospital2, "Observation", Actions.READ, Purpose.TREAT)
+    signed = c.sign_grant(patient, terms)
+    grant_id = c.submit_signed_grant(hospital, terms, signed)
+    out.print(f"{names[hospital]} submitted the signed grant {grant_id.hex()[:16]}… for {names[hospital2]}")
+    for category in ("Observation", "Condition"):
+        d = c.check(patient.address, hospital2, Actions.READ, Purpose.TREAT, category=category)
+        out.print(f"  may {names[hospital2]} read {category} for treatment? {'yes' if d.allowed else 'no'}")
+    [grant] = c.grants_of(patient.address)
+    fhir_consent = consent_resource(grant, chain_id)
+    out.print(
+        f"FHIR Consent export: status {fhir_consent['status']}, "
+        f"class {fhir_consent['provision']['class'][0]['code']}, "
+        f"purpose {fhir_consent['provision']['purpose'][0]['code']} (validated)"
+    )
+
+    out.rule("[bold]5. A guardian acts for a minor")
+    minor = Account.create()
+    guardian = accounts[len(ROLES) + 2]
+    suite.chain.transact_value(funder, minor.address, w3.to_wei(1, "ether"))
+    c.add_guardian(minor, guardian)
+    minor_grant = c.grant(
+        guardian, GrantTerms.for_all(minor.address, hospital, Actions.READ | Actions.APPEND, Purpose.TREAT)
+    )
+    [g] = c.grants_of(minor.address)
+    out.print(
+        f"guardian {guardian[:10]}… granted {names[hospital]} read+append on all of the minor's data "
+        f"(grant {minor_grant.hex()[:16]}…, recorded actor {g.actor[:10]}…)"
+    )
+
+    out.rule("[bold]6. Break-glass: emergency access, then review")
+    justification = hashlib.sha256(b"patient unconscious in the emergency room; no consent on file").digest()
+    sid = c.open_break_glass(hospital2, patient.address, justification)
+    d = c.check(patient.address, hospital2, Actions.READ, Purpose.ETREAT, category="Condition")
+    out.print(
+        f"{names[hospital2]} opened session {sid}; emergency read allowed: {d.allowed} "
+        f"(break-glass: {d.break_glass})"
+    )
+    c.review_break_glass(funder, sid, accept=True)
+    session = c.session(sid)
+    out.print(
+        f"regulator reviewed session {sid}: {session['review'].name.lower()}; "
+        f"disputed sessions of {names[hospital2]}: {c.disputed_sessions(hospital2)}"
+    )
+    audit = break_glass_audit_event(session, chain_id, c.address)
+    out.print(
+        f"FHIR AuditEvent export: subtype {audit['subtype'][0]['code']}, purpose "
+        f"{audit['purposeOfEvent'][0]['coding'][0]['code']} (validated)"
+    )
