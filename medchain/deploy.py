@@ -18,8 +18,10 @@ from web3 import Web3
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain, Sender
 from medchain.consent import ConsentClient
+from medchain.ehr import EHRClient
 from medchain.errors import ConfigurationError, ManifestError
 from medchain.registry import RegistryClient
+from medchain.store import ContentStore
 from medchain.types import Kind
 
 MANIFEST_FORMAT = "medchain-deployment/1"
@@ -158,7 +160,12 @@ class Suite:
             chain.contract("ConsentManager", deployment.address_of("ConsentManager")),
             deployment.deploy_block,
         )
+        self.ehr_contract = chain.contract("EHRIndex", deployment.address_of("EHRIndex"))
         self.token = chain.contract("SettlementToken", deployment.address_of("SettlementToken"))
+
+    def ehr(self, store: ContentStore) -> EHRClient:
+        """An EHR client over ``store`` (records are anchored on chain, bytes kept in the store)."""
+        return EHRClient(self.chain, self.ehr_contract, store, self.deployment.deploy_block)
 
     @classmethod
     def from_manifest(cls, w3: Web3, path: Path) -> Suite:
@@ -211,6 +218,8 @@ def deploy_suite(
 
     consent, receipt = chain.deploy("ConsentManager", deployer, registry.address, config.break_glass_duration)
     records["ConsentManager"] = _record(consent.address, receipt)
+    ehr, receipt = chain.deploy("EHRIndex", deployer, registry.address, consent.address)
+    records["EHRIndex"] = _record(ehr.address, receipt)
 
     if config.settlement_token is None:
         token, receipt = chain.deploy("SettlementToken", deployer, deployer_address)

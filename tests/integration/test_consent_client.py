@@ -25,7 +25,7 @@ def test_patient_signs_and_hospital_submits(suite, patient_key, hospital, hospit
     terms = GrantTerms.for_category(
         patient_key.address, hospital2.address, "Observation", Actions.READ, Purpose.TREAT
     )
-    signed = c.sign_grant(patient_key, terms, deadline=chain.time() + 600)
+    signed = c.sign_grant(patient_key, terms, deadline=chain[-1].timestamp + 600)
     gid = c.submit_signed_grant(hospital.address, terms, signed)  # the hospital pays the gas
     assert c.check(
         patient_key.address, hospital2.address, Actions.READ, Purpose.TREAT, category="Observation"
@@ -44,7 +44,7 @@ def test_signed_revoke_and_listing(suite, patient_key, hospital):
     c = suite.consent
     terms = GrantTerms.for_all(patient_key.address, hospital.address, Actions.READ, Purpose.TREAT)
     gid = c.grant(patient_key, terms)  # the patient's own transaction, signed with its key
-    signed = c.sign_revoke(patient_key, gid, patient_key.address, deadline=chain.time() + 600)
+    signed = c.sign_revoke(patient_key, gid, patient_key.address, deadline=chain[-1].timestamp + 600)
     c.submit_signed_revoke(hospital.address, gid, signed)
     assert c.status(gid) == GrantStatus.REVOKED
     assert [g.status for g in c.grants_of(patient_key.address)] == [GrantStatus.REVOKED]
@@ -84,7 +84,7 @@ def test_consent_exports_as_valid_fhir_without_phi(suite, patient_key, hospital2
         Actions.READ | Actions.SHARE,
         Purpose.TREAT,
         Purpose.HPAYMT,
-        not_after=chain.time() + 86400,
+        not_after=chain[-1].timestamp + 86400,
     )
     c.grant(patient_key, terms)
     [grant] = c.grants_of(patient_key.address)

@@ -74,7 +74,7 @@ def test_grant_limits_actions_and_purposes(consent, patient, hospital):
 
 
 def test_window_is_enforced(consent, patient, hospital):
-    now = chain.time()
+    now = chain[-1].timestamp
     tx = consent.grant(terms(patient, hospital, nb=now + 100, na=now + 200), {"from": patient})
     gid = tx.events["ConsentGranted"]["grantId"]
     assert consent.grantOf(gid)[1] == GrantStatus.PENDING
@@ -122,7 +122,7 @@ def test_grant_by_outsider_reverts(consent, patient, hospital, outsider):
     ],
 )
 def test_bad_grant_input_is_rejected(consent, patient, hospital, case, error):
-    now = chain.time()
+    now = chain[-1].timestamp
     t = {
         "zero grantee": terms(patient, ZERO),
         "self grant": terms(patient, patient),
@@ -424,7 +424,7 @@ def signer_patient():
 def test_independent_eip712_signature_is_accepted(consent, signer_patient, hospital, outsider):
     p = signer_patient.address
     t = terms(p, hospital)
-    deadline = chain.time() + 600
+    deadline = chain[-1].timestamp + 600
     sig = sign_grant_independently(consent, signer_patient.key, t, p, 0, deadline)
     tx = consent.grantBySig(t, p, 0, deadline, sig, {"from": outsider})  # anyone submits and pays
     event = tx.events["ConsentGranted"]
@@ -441,7 +441,7 @@ def test_domain_is_readable_per_erc5267(consent):
 def test_replayed_signature_reverts(consent, signer_patient, hospital, outsider):
     p = signer_patient.address
     t = terms(p, hospital)
-    deadline = chain.time() + 600
+    deadline = chain[-1].timestamp + 600
     sig = sign_grant_independently(consent, signer_patient.key, t, p, 0, deadline)
     consent.grantBySig(t, p, 0, deadline, sig, {"from": outsider})
     with reverts("ConsentInvalidNonce", p, 1, 0):
@@ -459,7 +459,7 @@ def test_expired_signature_reverts(consent, signer_patient, hospital, outsider):
 
 def test_altered_terms_revert(consent, signer_patient, hospital, hospital2, outsider):
     p = signer_patient.address
-    deadline = chain.time() + 600
+    deadline = chain[-1].timestamp + 600
     sig = sign_grant_independently(consent, signer_patient.key, terms(p, hospital), p, 0, deadline)
     with reverts("ConsentInvalidSignature", p):
         consent.grantBySig(terms(p, hospital2), p, 0, deadline, sig, {"from": outsider})
@@ -471,7 +471,7 @@ def test_signature_of_unauthorised_signer_reverts(consent, signer_patient, hospi
     p = signer_patient.address
     stranger = Account.create()
     t = terms(p, hospital)
-    deadline = chain.time() + 600
+    deadline = chain[-1].timestamp + 600
     sig = sign_grant_independently(consent, stranger.key, t, stranger.address, 0, deadline)
     with reverts("ConsentSignerNotAuthorized", stranger.address, p):
         consent.grantBySig(t, stranger.address, 0, deadline, sig, {"from": outsider})
@@ -483,7 +483,7 @@ def test_guardian_signature_grants_for_minor(consent, signer_patient, hospital2,
     guardian = Account.create()
     consent.addGuardian(guardian.address, {"from": minor})
     t = terms(minor.address, hospital2)
-    deadline = chain.time() + 600
+    deadline = chain[-1].timestamp + 600
     sig = sign_grant_independently(consent, guardian.key, t, guardian.address, 0, deadline)
     tx = consent.grantBySig(t, guardian.address, 0, deadline, sig, {"from": outsider})
     assert tx.events["ConsentGranted"]["actor"] == guardian.address
@@ -492,7 +492,7 @@ def test_guardian_signature_grants_for_minor(consent, signer_patient, hospital2,
 def test_revoke_by_signature(consent, signer_patient, hospital, outsider):
     p = signer_patient.address
     t = terms(p, hospital)
-    deadline = chain.time() + 600
+    deadline = chain[-1].timestamp + 600
     sig = sign_grant_independently(consent, signer_patient.key, t, p, 0, deadline)
     gid = consent.grantBySig(t, p, 0, deadline, sig, {"from": outsider}).events["ConsentGranted"]["grantId"]
     struct_hash = keccak(
