@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag
 from typing import Any
@@ -296,7 +295,7 @@ class ConsentClient:
     ) -> SignedRequest:
         """Signs a grant off chain with the patient's (or a guardian's) key; no gas, no transaction."""
         nonce = self.nonce(terms.patient) if nonce is None else nonce
-        deadline = deadline if deadline is not None else int(time.time()) + 3600
+        deadline = deadline if deadline is not None else self._default_deadline()
         message = {**terms.as_message(), "signer": signer.address, "nonce": nonce, "deadline": deadline}
         return SignedRequest(
             signer.address, nonce, deadline, self._sign(signer, "Grant", GRANT_TYPES, message)
@@ -317,7 +316,7 @@ class ConsentClient:
         self, signer: LocalAccount, grant_id: bytes, patient: str, deadline: int | None = None
     ) -> SignedRequest:
         nonce = self.nonce(patient)
-        deadline = deadline if deadline is not None else int(time.time()) + 3600
+        deadline = deadline if deadline is not None else self._default_deadline()
         message = {"grantId": grant_id, "signer": signer.address, "nonce": nonce, "deadline": deadline}
         return SignedRequest(
             signer.address, nonce, deadline, self._sign(signer, "Revoke", REVOKE_TYPES, message)
@@ -328,6 +327,10 @@ class ConsentClient:
             grant_id, Web3.to_checksum_address(signed.signer), signed.nonce, signed.deadline, signed.signature
         )
         self.chain.transact(fn, sender)
+
+    def _default_deadline(self) -> int:
+        """One hour after the chain's latest block (the chain's clock, not this machine's)."""
+        return int(self.chain.w3.eth.get_block("latest")["timestamp"]) + 3600
 
     def _sign(
         self, signer: LocalAccount, primary: str, types: list[dict[str, str]], message: dict[str, Any]
