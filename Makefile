@@ -60,6 +60,7 @@ deploy: build
 bench: build
 	@$(BIN)/python -m bench.registry_gas
 	@$(BIN)/python -m bench.consent_gas
+	@$(BIN)/python -m bench.ehr
 
 lock: setup
 	@{ echo '# Exact versions of everything in .venv, used as constraints by `make setup` (regenerate: make lock).'; \

@@ -91,10 +91,18 @@ interface IEHRIndex {
     /// @param recordId The record's id.
     /// @param patient Whose record.
     /// @param custodian Who holds the ciphertext.
-    /// @param header The full header.
+    /// @param fingerprint SHA-256 of the canonical plaintext.
+    /// @param category The data category.
+    /// @param previous The version this one amends, or 0.
     /// @param cid The CIDv1 bytes of the ciphertext.
     event RecordAnchored(
-        bytes32 indexed recordId, address indexed patient, address indexed custodian, RecordHeader header, bytes cid
+        bytes32 indexed recordId,
+        address indexed patient,
+        address indexed custodian,
+        bytes32 fingerprint,
+        bytes32 category,
+        bytes32 previous,
+        bytes cid
     );
     /// @notice Emitted when a record is amended; the new version's {RecordAnchored} precedes it.
     event RecordAmended(bytes32 indexed previousId, bytes32 indexed newId, address indexed custodian);

@@ -237,6 +237,9 @@ interface IInstitutionRegistry {
     /// (bit `1 << uint8(kind)` set for each accepted kind).
     function isActiveAny(address account, uint256 kindMask) external view returns (bool);
 
+    /// @notice The membership status of `account` (`None` for a non-member); cheaper than {memberOf}.
+    function statusOf(address account) external view returns (Status);
+
     /// @notice The member record of `account` (all zero for a non-member).
     function memberOf(address account) external view returns (Member memory);
 

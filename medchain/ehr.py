@@ -351,11 +351,29 @@ class EHRClient:
             )
         return out
 
+    def access_history_fhir(self, patient: str) -> list[dict[str, Any]]:
+        """The patient's access history as validated FHIR AuditEvents (break-glass reads flagged BTG)."""
+        from medchain.fhir import audit_event_resource
+
+        chain_id = self.chain.chain_id
+        return [
+            audit_event_resource(
+                chain_id=chain_id,
+                observer=self.address,
+                patient=e["patient"],
+                accessor=e["accessor"],
+                purpose=e["purpose"],
+                recorded_at=e["timestamp"],
+                entity_ref="0x" + e["record_id"].hex(),
+                break_glass=e["break_glass"],
+            )
+            for e in self.access_history(patient=patient)
+        ]
+
     def _from_log(self, log: Any) -> AnchoredRecord:
         a = log["args"]
-        h = a["header"]
         header = RecordHeader(
-            h["patient"], h["custodian"], bytes(h["fingerprint"]), bytes(h["category"]), bytes(h["previous"])
+            a["patient"], a["custodian"], bytes(a["fingerprint"]), bytes(a["category"]), bytes(a["previous"])
         )
         return AnchoredRecord(
             bytes(a["recordId"]), header, cid_text(bytes(a["cid"])), int(log["blockNumber"])

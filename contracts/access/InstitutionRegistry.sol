@@ -284,6 +284,11 @@ contract InstitutionRegistry is IInstitutionRegistry {
     }
 
     /// @inheritdoc IInstitutionRegistry
+    function statusOf(address account) external view returns (Status) {
+        return _members[account].status;
+    }
+
+    /// @inheritdoc IInstitutionRegistry
     function memberOf(address account) external view returns (Member memory) {
         return _members[account];
     }

@@ -269,7 +269,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         if (purpose > PURPOSE_ETREAT) revert ConsentUnknownPurpose(purpose);
         if (accessor == patient) return (true, bytes32(0), false);
         // An institution's grants stop working while it is not active; persons are not members.
-        IInstitutionRegistry.Status status = REGISTRY.memberOf(accessor).status;
+        IInstitutionRegistry.Status status = REGISTRY.statusOf(accessor);
         if (status != IInstitutionRegistry.Status.None && status != IInstitutionRegistry.Status.Active) {
             return (false, bytes32(0), false);
         }

@@ -127,7 +127,7 @@ contract EHRIndex is IEHRIndex {
         r.custodian = msg.sender;
         r.anchoredAt = uint40(block.timestamp);
         r.status = RecordStatus.Current;
-        emit RecordAnchored(recordId, h.patient, msg.sender, h, cid);
+        emit RecordAnchored(recordId, h.patient, msg.sender, h.fingerprint, h.category, h.previous, cid);
     }
 
     function _checkTreatment(RecordHeader calldata h) private view {

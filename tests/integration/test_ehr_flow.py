@@ -14,7 +14,6 @@ from medchain import crypto
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.ehr import AccessNotPermittedError, CustodianGateway, IntegrityError, KeyVault, Release
 from medchain.errors import ContractRevert
-from medchain.fhir import audit_event_resource
 from medchain.store import CachedStore, LocalFolderStore
 
 PATIENT_NAME = "Zhang Wei-Secret"
@@ -114,19 +113,8 @@ def test_two_hospitals_patient_and_outsider(
     assert history[0]["authorization"] == gid
 
     # Access history exports as FHIR AuditEvents.
-    events = [
-        audit_event_resource(
-            chain_id=suite.deployment.chain_id,
-            observer=ehr.address,
-            patient=h["patient"],
-            accessor=h["accessor"],
-            purpose=h["purpose"],
-            recorded_at=h["timestamp"],
-            entity_ref="0x" + h["record_id"].hex(),
-            break_glass=h["break_glass"],
-        )
-        for h in history
-    ]
+    events = ehr.access_history_fhir(patient.address)
+    assert all(e["resourceType"] == "AuditEvent" for e in events)
     assert [e.get("subtype", [{}])[0].get("code") for e in events] == [None, "BTG"]
 
 

@@ -1,0 +1,169 @@
+"""EHR figures: anchoring gas (single, per record in batches of 100 and 1,000) and the off-chain
+path's throughput (validate + canonicalise + hash + encrypt + store) on one core.
+
+    .venv/bin/python -m bench.ehr      (part of `make bench`)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from medchain import crypto
+from medchain.artifacts import Artifacts
+from medchain.chain import Chain
+from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
+from medchain.ehr import validate_fhir
+from medchain.localchain import LocalChain
+from medchain.merkle import MerkleTree
+from medchain.store import LocalFolderStore, cid_bytes
+from medchain.types import Kind
+
+
+def typical_observation(target: int = 2048) -> dict[str, Any]:
+    """A lab Observation of about ``target`` bytes of JSON."""
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0", "display": "Glucose"}]},
+        "effectiveDateTime": "2026-11-28T08:30:00Z",
+        "valueQuantity": {
+            "value": 6.3,
+            "unit": "mmol/L",
+            "system": "http://unitsofmeasure.org",
+            "code": "mmol/L",
+        },
+        "note": [],
+    }
+    while len(crypto.canonical_json(resource)) < target:
+        resource["note"].append(
+            {"text": "Fasting sample, analysed on the morning run, no haemolysis observed."}
+        )
+    return resource
+
+
+def imaging_attachment(size: int = 1_000_000) -> dict[str, Any]:
+    """A Media resource carrying about ``size`` bytes of base64 image data."""
+    import base64
+
+    raw = os.urandom(size * 3 // 4)
+    return {
+        "resourceType": "Media",
+        "status": "completed",
+        "content": {"contentType": "application/dicom", "data": base64.b64encode(raw).decode()},
+    }
+
+
+def offchain_rate(
+    resource: dict[str, Any], store: LocalFolderStore, seconds: float = 3.0
+) -> tuple[float, int]:
+    """Records per second through validate + canonicalise + hash + encrypt + store."""
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or done < 3:
+        validate_fhir(resource)
+        canonical = crypto.canonical_json(resource)
+        digest = crypto.fingerprint(canonical)
+        store.put(crypto.encrypt(crypto.new_data_key(), canonical, digest))
+        done += 1
+    return done / (time.perf_counter() - start), len(canonical)
+
+
+def main() -> None:
+    gas_rows: list[tuple[str, str, str]] = []
+    with LocalChain("anvil") as w3:
+        chain = Chain(w3, Artifacts())
+        acct = list(w3.eth.accounts)
+        regulator, hospital, lab = acct[0], acct[1], acct[2]
+        members = (
+            FoundingMember(hospital, Kind.HOSPITAL, 80, hashlib.sha256(b"h").digest()),
+            FoundingMember(lab, Kind.LABORATORY, 60, hashlib.sha256(b"l").digest()),
+        )
+        suite = deploy_suite(
+            chain,
+            regulator,
+            SuiteConfig(founder_licence=hashlib.sha256(b"r").digest(), founding_members=members),
+            manifest_path=Path(tempfile.mkdtemp()) / "m.json",
+        )
+        fn = suite.ehr_contract.functions
+        single = []
+        for i in range(10):
+            patient = acct[5 + i]
+            suite.consent.grant(
+                patient, GrantTerms.for_all(patient, hospital, Actions.READ | Actions.APPEND, Purpose.TREAT)
+            )
+            header = (
+                patient,
+                hospital,
+                hashlib.sha256(f"r{i}".encode()).digest(),
+                b"Observation".ljust(32, b"\0"),
+                b"\0" * 32,
+            )
+            cid = cid_bytes(crypto_cid(f"c{i}".encode()))
+            single.append(chain.transact(fn.anchor(header, cid), hospital)["gasUsed"])
+        gas_rows.append(
+            (
+                "anchor (single record, all-data consent)",
+                f"{int(statistics.median(single)):,}",
+                "goal <= 60,000",
+            )
+        )
+        index_cid = cid_bytes(crypto_cid(b"index"))
+        for n, note in (
+            (100, "first batch ever (initialises the batch list)"),
+            (100, "goal <= 1,000 per record"),
+            (1000, ""),
+        ):
+            tree = MerkleTree([os.urandom(32) for _ in range(n)])
+            gas = chain.transact(fn.anchorBatch(tree.root, n, index_cid), lab)["gasUsed"]
+            gas_rows.append((f"anchorBatch of {n:,}: per record", f"{gas / n:,.1f}", f"{note} (tx {gas:,})"))
+
+    table = Table(title="EHRIndex gas (Anvil, median of 10 single anchors)")
+    for col in ("operation", "gas", "note"):
+        table.add_column(col)
+    for row in gas_rows:
+        table.add_row(*row)
+    Console().print(table)
+
+    store = LocalFolderStore(Path(tempfile.mkdtemp()))
+    rows = []
+    for label, resource in (
+        ("typical FHIR Observation", typical_observation()),
+        ("imaging attachment (Media)", imaging_attachment()),
+    ):
+        rate, size = offchain_rate(resource, store)
+        rows.append((label, f"{size:,}", f"{rate:,.1f}", f"{rate * size / 1e6:,.1f}"))
+    t2 = Table(title="Off-chain path on one core: validate + canonicalise + SHA-256 + AES-GCM + store")
+    for col in ("resource", "bytes", "records/s", "MB/s"):
+        t2.add_column(col, justify="right" if col != "resource" else "left")
+    for row in rows:
+        t2.add_row(*row)
+    Console().print(t2)
+
+
+def crypto_cid(data: bytes) -> str:
+    from medchain.store import cid_of
+
+    return cid_of(data)
+
+
+if __name__ == "__main__":
+    main()
