@@ -126,12 +126,13 @@ def cli(ctx: click.Context, rpc: str, manifest: Path | None, sender: str | None,
 def demo(obj: Context, chain_kind: str, use_rpc: bool) -> None:
     """Start a local chain, deploy the suite and run the end-to-end scenario."""
     manifest = obj.manifest or Path(".medchain") / "demo-manifest.json"
+    store = Path(".medchain") / "store"
     if use_rpc:
-        demo_module.run(obj.chain(), manifest, console)
+        demo_module.run(obj.chain(), manifest, console, store)
         return
     with LocalChain(chain_kind) as w3:
         console.print(f"started {chain_kind} on {w3.provider.endpoint_uri}")  # type: ignore[attr-defined]
-        demo_module.run(Chain(w3, Artifacts()), manifest, console)
+        demo_module.run(Chain(w3, Artifacts()), manifest, console, store)
     console.print("[green]demo finished[/green]; the local chain was stopped")
 
 

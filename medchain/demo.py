@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.table import Table
 
 from medchain.chain import Chain
 from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
+from medchain.ehr import CustodianGateway, KeyVault
+from medchain.errors import ContractRevert
 from medchain.fhir import break_glass_audit_event, consent_resource
+from medchain.localchain import dev_private_keys
 from medchain.registry import Member
+from medchain.store import CachedStore, LocalFolderStore
 from medchain.types import Action, Address, Kind
 
 # Who plays which role among the node's unlocked accounts (Anvil and Ganache both provide them).
@@ -52,7 +60,12 @@ def members_table(suite: Suite, names: Mapping[str, str]) -> Table:
     return table
 
 
-def run(chain: Chain, manifest_path: Path | None = None, console: Console | None = None) -> Suite:
+def run(
+    chain: Chain,
+    manifest_path: Path | None = None,
+    console: Console | None = None,
+    store_dir: Path | None = None,
+) -> Suite:
     """Deploys the suite to ``chain`` and walks through the scenario, printing each step."""
     out = console or Console()
     accounts = list(chain.w3.eth.accounts)
@@ -104,11 +117,12 @@ def run(chain: Chain, manifest_path: Path | None = None, console: Console | None
     out.print(f"{names[distributor]} active as distributor: {active}")
     out.print(members_table(suite, names))
 
-    consent_step(suite, accounts, names, out)
+    patient = consent_step(suite, accounts, names, out)
+    ehr_step(suite, accounts, names, patient, out, store_dir)
     return suite
 
 
-def consent_step(suite: Suite, accounts: list[Address], names: dict[str, str], out: Console) -> None:
+def consent_step(suite: Suite, accounts: list[Address], names: dict[str, str], out: Console) -> LocalAccount:
     """A patient signs a consent off chain, a guardian acts for a minor, break-glass is reviewed."""
     c = suite.consent
     chain_id = suite.deployment.chain_id
@@ -116,7 +130,7 @@ def consent_step(suite: Suite, accounts: list[Address], names: dict[str, str], o
     w3 = suite.chain.w3
 
     out.rule("[bold]4. Patient consent signed off chain (EIP-712), submitted by the hospital")
-    patient = Account.create()  # an ordinary wallet key: the patient never pays gas here
+    patient: LocalAccount = Account.create()  # an ordinary wallet key: the patient never pays gas here
     out.print(f"patient wallet {patient.address} (pseudonymous: no name or record on chain)")
     terms = GrantTerms.for_category(patient.address, hospital2, "Observation", Actions.READ, Purpose.TREAT)
     signed = c.sign_grant(patient, terms)
@@ -166,3 +180,109 @@ def consent_step(suite: Suite, accounts: list[Address], names: dict[str, str], o
         f"FHIR AuditEvent export: subtype {audit['subtype'][0]['code']}, purpose "
         f"{audit['purposeOfEvent'][0]['coding'][0]['code']} (validated)"
     )
+    return patient
+
+
+def ehr_step(
+    suite: Suite,
+    accounts: list[Address],
+    names: dict[str, str],
+    patient: LocalAccount,
+    out: Console,
+    store_dir: Path | None,
+) -> None:
+    """FHIR records anchored at one hospital, read under consent at another, an outsider refused,
+    and a laboratory's night run anchored as one Merkle batch."""
+    keys = dev_private_keys()
+    hospital, hospital2, lab = accounts[1], accounts[2], accounts[3]
+    outsider = accounts[len(ROLES) + 3]
+    store = CachedStore(LocalFolderStore(store_dir or Path(tempfile.mkdtemp(prefix="medchain-store-"))))
+    ehr = suite.ehr(store)
+    vault = KeyVault()
+    reader = {a: ReaderKey.from_private_key(keys[a]) for a in (hospital, hospital2, lab)}
+    reader[patient.address] = ReaderKey.from_private_key(bytes(patient.key))
+    c = suite.consent
+
+    out.rule("[bold]7. EHR: encrypted records anchored at the hospital, read under consent elsewhere")
+    treat = GrantTerms.for_all(patient.address, hospital, Actions.READ | Actions.APPEND, Purpose.TREAT)
+    c.submit_signed_grant(hospital, treat, c.sign_grant(patient, treat))
+    out.print(f"patient signed read+append for treatment to {names[hospital]} (its treatment relationship)")
+    records = {}
+    for resource in (DEMO_CONDITION, DEMO_OBSERVATION):
+        rec = ehr.anchor_resource(
+            hospital, resource, patient.address, vault, (reader[hospital], reader[patient.address])
+        )
+        records[resource["resourceType"]] = rec
+        out.print(
+            f"  anchored {resource['resourceType']:<12} id {rec.id.hex()[:12]}…  CID {rec.cid[:20]}…  "
+            f"fingerprint {rec.header.fingerprint.hex()[:12]}…"
+        )
+    gateway = CustodianGateway(ehr, vault, keys[hospital])
+
+    obs = records["Observation"]
+    ehr.access(hospital2, obs, Purpose.TREAT)
+    resource = ehr.open(gateway.release(obs, reader[hospital2]), keys[hospital2])
+    value = resource["valueQuantity"]
+    out.print(
+        f"{names[hospital2]} read the Observation under the patient's consent: "
+        f"{resource['code']['coding'][0]['display']} {value['value']} {value['unit']} "
+        "(decrypted, fingerprint ok)"
+    )
+    for who, rec in ((hospital2, records["Condition"]), (outsider, obs)):
+        try:
+            ehr.access(who, rec, Purpose.TREAT)
+            out.print(f"[red]unexpected: {who} was allowed to read[/red]")
+        except ContractRevert as exc:
+            who_name = names.get(who, "an outsider")
+            out.print(f"  {who_name} reading the {rec.header.category_text}: refused ({exc.error})")
+
+    out.rule("[bold]8. Laboratory night run: one Merkle root for many results")
+    lab_patients = [patient, *(Account.create() for _ in range(4))]
+    for p in lab_patients:
+        t = GrantTerms.for_category(p.address, lab, "Observation", Actions.APPEND, Purpose.TREAT)
+        c.submit_signed_grant(lab, t, c.sign_grant(p, t))
+    items = [
+        (
+            p.address,
+            {**DEMO_OBSERVATION, "valueQuantity": {"value": round(5.1 + i / 10, 1), "unit": "mmol/L"}},
+        )
+        for i, p in enumerate(lab_patients)
+    ]
+    batch_id, batch = ehr.anchor_batch(
+        lab, items, vault, reader[lab], {patient.address: reader[patient.address]}
+    )
+    out.print(f"{names[lab]} anchored batch {batch_id}: {len(batch)} results under one Merkle root")
+    mine = batch[0]
+    ehr.access(hospital, mine, Purpose.TREAT)  # City General holds the patient's all-data read consent
+    lab_gateway = CustodianGateway(ehr, vault, keys[lab])
+    result = ehr.open(lab_gateway.release(mine, reader[patient.address]), bytes(patient.key))
+    out.print(
+        f"{names[hospital]} read the patient's batched result with a {len(mine.proof)}-step Merkle proof "
+        "(audited); "
+        f"the patient opened it: {result['valueQuantity']['value']} {result['valueQuantity']['unit']}"
+    )
+    history = ehr.access_history(patient=patient.address)
+    fhir_events = ehr.access_history_fhir(patient.address)
+    out.print(
+        f"audit trail for the patient: {len(history)} access events, exported as {len(fhir_events)} FHIR "
+        f"AuditEvents; store cache hits {store.hits}, misses {store.misses}"
+    )
+
+
+DEMO_CONDITION: dict[str, Any] = {
+    "resourceType": "Condition",
+    "clinicalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+    },
+    "code": {
+        "coding": [{"system": "http://snomed.info/sct", "code": "44054006", "display": "Diabetes type 2"}]
+    },
+    "subject": {"reference": "Patient/example"},
+}
+DEMO_OBSERVATION: dict[str, Any] = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0", "display": "Glucose"}]},
+    "subject": {"reference": "Patient/example"},
+    "valueQuantity": {"value": 7.2, "unit": "mmol/L"},
+}

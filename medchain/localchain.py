@@ -34,6 +34,32 @@ def _executable(name: str) -> str:
     return found
 
 
+DEV_MNEMONICS = (
+    "test test test test test test test test test test test junk",  # Anvil's default accounts
+    # Ganache's --wallet.deterministic accounts:
+    "myth like bonus scare over problem client lizard pioneer submit female collect",
+)
+
+
+def dev_private_keys(count: int = 20) -> dict[str, bytes]:
+    """Private keys of the well-known development accounts of Anvil and Ganache, by address.
+
+    They exist so the demo's institutions can decrypt on a throw-away local chain. They are public:
+    never use them anywhere else.
+    """
+    from eth_account import Account
+    from eth_account.hdaccount import key_from_seed
+    from eth_account.hdaccount.mnemonic import Mnemonic
+
+    found: dict[str, bytes] = {}
+    for mnemonic in DEV_MNEMONICS:
+        seed = Mnemonic.to_seed(mnemonic)
+        for i in range(count):
+            key = bytes(key_from_seed(seed, f"m/44'/60'/0'/0/{i}"))
+            found[Account.from_key(key).address] = key
+    return found
+
+
 class LocalChain:
     """A local development chain that lives as long as the ``with`` block.
 
