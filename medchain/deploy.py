@@ -18,6 +18,7 @@ from web3 import Web3
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain, Sender
 from medchain.consent import ConsentClient
+from medchain.drug import DrugClient
 from medchain.ehr import EHRClient
 from medchain.errors import ConfigurationError, ManifestError
 from medchain.registry import RegistryClient
@@ -161,6 +162,11 @@ class Suite:
             deployment.deploy_block,
         )
         self.ehr_contract = chain.contract("EHRIndex", deployment.address_of("EHRIndex"))
+        self.drugs = DrugClient(
+            chain,
+            chain.contract("DrugProvenance", deployment.address_of("DrugProvenance")),
+            deployment.deploy_block,
+        )
         self.token = chain.contract("SettlementToken", deployment.address_of("SettlementToken"))
 
     def ehr(self, store: ContentStore) -> EHRClient:
@@ -220,6 +226,8 @@ def deploy_suite(
     records["ConsentManager"] = _record(consent.address, receipt)
     ehr, receipt = chain.deploy("EHRIndex", deployer, registry.address, consent.address)
     records["EHRIndex"] = _record(ehr.address, receipt)
+    drugs, receipt = chain.deploy("DrugProvenance", deployer, registry.address)
+    records["DrugProvenance"] = _record(drugs.address, receipt)
 
     if config.settlement_token is None:
         token, receipt = chain.deploy("SettlementToken", deployer, deployer_address)

@@ -39,7 +39,13 @@ def test_deploy_writes_manifest_that_round_trips(deploy_to, manifest_path, regul
     assert data["format"] == "medchain-deployment/1"
     assert data["chain_id"] == brownie_web3.eth.chain_id
     assert data["deployer"] == regulator.address
-    assert set(data["contracts"]) == {"InstitutionRegistry", "ConsentManager", "EHRIndex", "SettlementToken"}
+    assert set(data["contracts"]) == {
+        "InstitutionRegistry",
+        "ConsentManager",
+        "EHRIndex",
+        "DrugProvenance",
+        "SettlementToken",
+    }
     assert data["deploy_block"] == data["contracts"]["InstitutionRegistry"]["block"]
     assert data["abi_source"].endswith("build/contracts")
 

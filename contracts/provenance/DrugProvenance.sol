@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IDrugProvenance} from "../../interfaces/IDrugProvenance.sol";
+import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
+
+/// @title DrugProvenance
+/// @notice GS1-identified batches, two-step custody, dispensing and recall. See {IDrugProvenance}.
+/// @dev A shipment costs one storage slot: its id hashes its identity ({ShipmentRef}), which the
+/// {Shipped} event carries and {receiveShipment} takes back as calldata.
+contract DrugProvenance is IDrugProvenance {
+    // ─── Constants ──────────────────────────────────────────────────────────────────────────
+
+    uint256 private constant RECIPIENTS = (1 << uint8(IInstitutionRegistry.Kind.Distributor))
+        | (1 << uint8(IInstitutionRegistry.Kind.Pharmacy)) | (1 << uint8(IInstitutionRegistry.Kind.Hospital))
+        | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital))
+        | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic));
+    uint256 private constant DISPENSERS = (1 << uint8(IInstitutionRegistry.Kind.Pharmacy))
+        | (1 << uint8(IInstitutionRegistry.Kind.Hospital)) | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital))
+        | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic));
+    uint64 private constant MAX_GTIN = 99_999_999_999_999; // 14 digits
+
+    // ─── Storage ────────────────────────────────────────────────────────────────────────────
+
+    IInstitutionRegistry private immutable REGISTRY;
+
+    mapping(uint64 gtin => address manufacturer) private _products;
+    mapping(bytes32 batchId => Batch) private _batches;
+    mapping(bytes32 batchId => mapping(address holder => Holding)) private _holdings;
+    mapping(bytes32 shipmentId => ShipmentStatus) private _shipments;
+    mapping(bytes32 dispenseId => bool) private _dispensed;
+
+    // ─── Constructor ────────────────────────────────────────────────────────────────────────
+
+    constructor(IInstitutionRegistry registry) {
+        if (address(registry) == address(0)) revert DrugNotManufacturer(address(0));
+        REGISTRY = registry;
+    }
+
+    // ─── Products and batches ───────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IDrugProvenance
+    function registerProduct(uint64 gtin) external {
+        if (!REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Manufacturer)) {
+            revert DrugNotManufacturer(msg.sender);
+        }
+        if (!_validGtin(gtin)) revert DrugInvalidGtin(gtin);
+        address existing = _products[gtin];
+        if (existing != address(0)) revert DrugProductExists(gtin, existing);
+        _products[gtin] = msg.sender;
+        emit ProductRegistered(gtin, msg.sender);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function commission(
+        uint64 gtin,
+        bytes20 lot,
+        uint40 manufacturedAt,
+        uint40 expiry,
+        uint64 quantity,
+        bytes32 certificateDigest,
+        bytes32 serialsRoot
+    ) external returns (bytes32 batchId) {
+        address maker = _products[gtin];
+        if (maker == address(0)) revert DrugUnknownProduct(gtin);
+        if (maker != msg.sender || !REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Manufacturer)) {
+            revert DrugNotManufacturer(msg.sender);
+        }
+        if (lot == bytes20(0) || quantity == 0 || expiry <= manufacturedAt || certificateDigest == bytes32(0)) {
+            revert DrugInvalidBatch();
+        }
+        batchId = _batchId(gtin, lot);
+        if (_batches[batchId].status != BatchStatus.None) revert DrugBatchExists(batchId);
+        _batches[batchId] = Batch({
+            manufacturer: msg.sender,
+            manufacturedAt: manufacturedAt,
+            expiry: expiry,
+            status: BatchStatus.Active,
+            quantity: quantity,
+            dispensed: 0,
+            destroyed: 0,
+            certificateDigest: certificateDigest,
+            serialsRoot: serialsRoot
+        });
+        _holdings[batchId][msg.sender].available = quantity;
+        emit BatchCommissioned(
+            batchId, gtin, msg.sender, lot, manufacturedAt, expiry, quantity, certificateDigest, serialsRoot
+        );
+    }
+
+    // ─── Custody ────────────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IDrugProvenance
+    function ship(bytes32 batchId, address to, uint64 quantity) external returns (bytes32 shipmentId) {
+        _requireActive(batchId);
+        if (to == msg.sender || !REGISTRY.isActiveAny(to, RECIPIENTS)) revert DrugInvalidRecipient(to);
+        Holding storage h = _holdings[batchId][msg.sender];
+        uint64 available = h.available;
+        if (quantity == 0 || quantity > available) {
+            revert DrugInsufficientHolding(batchId, msg.sender, available, quantity);
+        }
+        ShipmentRef memory ref = ShipmentRef({
+            batchId: batchId,
+            from: msg.sender,
+            to: to,
+            quantity: quantity,
+            nonce: available,
+            shippedAt: uint40(block.timestamp)
+        });
+        shipmentId = keccak256(abi.encode(ref));
+        if (_shipments[shipmentId] != ShipmentStatus.None) revert DrugShipmentExists(shipmentId);
+        // Cannot underflow: quantity <= available was checked above.
+        unchecked {
+            h.available = available - quantity;
+        }
+        h.inTransit += quantity;
+        _shipments[shipmentId] = ShipmentStatus.Pending;
+        emit Shipped(shipmentId, batchId, msg.sender, ref);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function receiveShipment(ShipmentRef calldata ref) external {
+        bytes32 shipmentId = _pendingShipment(ref);
+        if (msg.sender != ref.to) revert DrugNotParty(shipmentId, msg.sender);
+        _requireActive(ref.batchId);
+        _shipments[shipmentId] = ShipmentStatus.Received;
+        _holdings[ref.batchId][ref.from].inTransit -= ref.quantity;
+        _holdings[ref.batchId][ref.to].available += ref.quantity;
+        emit Received(shipmentId, ref.batchId, ref.to, ref.quantity);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function cancelShipment(ShipmentRef calldata ref) external {
+        bytes32 shipmentId = _pendingShipment(ref);
+        if (msg.sender != ref.from) revert DrugNotParty(shipmentId, msg.sender);
+        _shipments[shipmentId] = ShipmentStatus.Cancelled;
+        Holding storage h = _holdings[ref.batchId][ref.from];
+        h.inTransit -= ref.quantity;
+        h.available += ref.quantity;
+        emit ShipmentCancelled(shipmentId, ref.batchId, ref.from, ref.quantity);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function dispense(bytes32 batchId, uint64 quantity, bytes32 patientRef) external returns (bytes32 dispenseId) {
+        Batch storage b = _requireActive(batchId);
+        if (!REGISTRY.isActiveAny(msg.sender, DISPENSERS)) revert DrugNotDispenser(msg.sender);
+        if (block.timestamp >= b.expiry) revert DrugBatchExpired(batchId, b.expiry);
+        if (patientRef == bytes32(0)) revert DrugInvalidPatientRef();
+        Holding storage h = _holdings[batchId][msg.sender];
+        uint64 available = h.available;
+        if (quantity == 0 || quantity > available) {
+            revert DrugInsufficientHolding(batchId, msg.sender, available, quantity);
+        }
+        dispenseId = keccak256(abi.encode(batchId, msg.sender, patientRef, quantity, available, block.timestamp));
+        // Cannot underflow: quantity <= available was checked above.
+        unchecked {
+            h.available = available - quantity;
+        }
+        b.dispensed += quantity;
+        _dispensed[dispenseId] = true;
+        emit Dispensed(dispenseId, batchId, msg.sender, patientRef, quantity);
+    }
+
+    // ─── Status ─────────────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IDrugProvenance
+    function quarantine(bytes32 batchId, uint16 reason) external {
+        Batch storage b = _authorised(batchId);
+        if (b.status != BatchStatus.Active) revert DrugInvalidTransition(batchId, b.status);
+        _setStatus(batchId, b, BatchStatus.Quarantined, reason);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function release(bytes32 batchId) external {
+        Batch storage b = _authorised(batchId);
+        if (b.status != BatchStatus.Quarantined) revert DrugInvalidTransition(batchId, b.status);
+        _setStatus(batchId, b, BatchStatus.Active, 0);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function recall(bytes32 batchId, uint16 reason, address[] calldata holders) external {
+        Batch storage b = _authorised(batchId);
+        if (b.status != BatchStatus.Active && b.status != BatchStatus.Quarantined) {
+            revert DrugInvalidTransition(batchId, b.status);
+        }
+        uint64 listed;
+        address previous;
+        for (uint256 i = 0; i < holders.length; ++i) {
+            address holder = holders[i];
+            if (holder <= previous) revert DrugHolderListUnsorted();
+            previous = holder;
+            Holding storage h = _holdings[batchId][holder];
+            listed += h.available + h.inTransit;
+            emit HolderAtRecall(batchId, holder, h.available, h.inTransit);
+        }
+        uint64 circulating = b.quantity - b.dispensed - b.destroyed;
+        if (listed != circulating) revert DrugIncompleteHolderList(circulating, listed);
+        _setStatus(batchId, b, BatchStatus.Recalled, reason);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function destroy(bytes32 batchId, uint64 quantity) external {
+        Batch storage b = _existing(batchId);
+        if (b.status == BatchStatus.Destroyed) revert DrugInvalidTransition(batchId, b.status);
+        Holding storage h = _holdings[batchId][msg.sender];
+        uint64 available = h.available;
+        if (quantity == 0 || quantity > available) {
+            revert DrugInsufficientHolding(batchId, msg.sender, available, quantity);
+        }
+        // Cannot underflow: quantity <= available was checked above.
+        unchecked {
+            h.available = available - quantity;
+        }
+        b.destroyed += quantity;
+        emit UnitsDestroyed(batchId, msg.sender, quantity);
+        if (b.dispensed + b.destroyed == b.quantity) _setStatus(batchId, b, BatchStatus.Destroyed, 0);
+    }
+
+    // ─── Internal logic ─────────────────────────────────────────────────────────────────────
+
+    function _setStatus(bytes32 batchId, Batch storage b, BatchStatus next, uint16 reason) private {
+        BatchStatus previous = b.status;
+        b.status = next;
+        emit BatchStatusChanged(batchId, previous, next, msg.sender, reason);
+    }
+
+    function _existing(bytes32 batchId) private view returns (Batch storage b) {
+        b = _batches[batchId];
+        if (b.status == BatchStatus.None) revert DrugUnknownBatch(batchId);
+    }
+
+    function _requireActive(bytes32 batchId) private view returns (Batch storage b) {
+        b = _existing(batchId);
+        if (b.status != BatchStatus.Active) revert DrugBatchNotActive(batchId, b.status);
+    }
+
+    function _authorised(bytes32 batchId) private view returns (Batch storage b) {
+        b = _existing(batchId);
+        if (msg.sender != b.manufacturer && !REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Regulator)) {
+            revert DrugNotAuthority(msg.sender);
+        }
+    }
+
+    function _pendingShipment(ShipmentRef calldata ref) private view returns (bytes32 shipmentId) {
+        shipmentId = keccak256(abi.encode(ref));
+        ShipmentStatus status = _shipments[shipmentId];
+        if (status == ShipmentStatus.None) revert DrugUnknownShipment(shipmentId);
+        if (status != ShipmentStatus.Pending) revert DrugShipmentNotPending(shipmentId, status);
+    }
+
+    function _batchId(uint64 gtin, bytes20 lot) private pure returns (bytes32) {
+        return keccak256(abi.encode(gtin, lot));
+    }
+
+    /// @dev GS1 check digit: weights 3,1,3,... from the right (excluding the check digit), mod 10.
+    function _validGtin(uint64 gtin) private pure returns (bool) {
+        if (gtin < 10_000_000 || gtin > MAX_GTIN) return false; // GTIN-8 to GTIN-14
+        uint64 check = gtin % 10;
+        uint64 rest = gtin / 10;
+        uint64 sum;
+        uint64 weight = 3;
+        while (rest > 0) {
+            sum += (rest % 10) * weight;
+            rest /= 10;
+            weight = weight == 3 ? 1 : 3;
+        }
+        return (10 - (sum % 10)) % 10 == check;
+    }
+
+    // ─── Views ──────────────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IDrugProvenance
+    function batchIdOf(uint64 gtin, bytes20 lot) external pure returns (bytes32) {
+        return _batchId(gtin, lot);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function batch(bytes32 batchId) external view returns (Batch memory) {
+        return _batches[batchId];
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function holding(bytes32 batchId, address holder) external view returns (Holding memory) {
+        return _holdings[batchId][holder];
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function shipmentStatus(bytes32 shipmentId) external view returns (ShipmentStatus) {
+        return _shipments[shipmentId];
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function manufacturerOf(uint64 gtin) external view returns (address) {
+        return _products[gtin];
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function isDispensed(bytes32 dispenseId) external view returns (bool) {
+        return _dispensed[dispenseId];
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function verifyPack(uint64 gtin, bytes20 lot, string calldata serial, bytes32[] calldata proof)
+        external
+        view
+        returns (bool genuine, BatchStatus status, uint40 expiry)
+    {
+        Batch storage b = _batches[_batchId(gtin, lot)];
+        status = b.status;
+        expiry = b.expiry;
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(serial))));
+        genuine = status != BatchStatus.None && b.serialsRoot != bytes32(0)
+            && MerkleProof.verifyCalldata(proof, b.serialsRoot, leaf);
+    }
+}

