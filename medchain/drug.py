@@ -274,6 +274,7 @@ class DrugClient:
             "UnitsDestroyed": "destroyed",
         }
         times: dict[int, int] = {}
+        shipments: dict[bytes, dict[str, Any]] = {}
         events = []
         for log in sorted(raw, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
             name = by_topic.get(bytes(log["topics"][0]))
@@ -286,6 +287,11 @@ class DrugClient:
             args = dict(decoded["args"])
             if "ref" in args:
                 args.update({k: v for k, v in dict(args["ref"]).items() if k in ("from", "to", "quantity")})
+            if kinds[name] in ("received", "cancelled"):  # name both parties, as the shipment did
+                parties = shipments.get(bytes(args["shipmentId"]), {})
+                args = {**parties, **args}
+            elif kinds[name] == "shipped":
+                shipments[bytes(args["shipmentId"])] = {"from": args["from"], "to": args["to"]}
             events.append(
                 BatchEvent(
                     kinds[name],
@@ -317,7 +323,8 @@ class DrugClient:
                         frontier.add(e.args["to"])
                 elif e.kind == "dispensed" and e.args["dispenser"] == party:
                     out.append(e)
-        return sorted(set(out), key=lambda e: (e.block, e.log_index))
+        unique = {(e.block, e.log_index): e for e in out}
+        return [unique[k] for k in sorted(unique)]
 
     def trace_backward(self, batch_id: bytes, holder: str) -> list[BatchEvent]:
         """Where ``holder``'s units came from, back to commissioning."""

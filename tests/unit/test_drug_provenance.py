@@ -1,0 +1,367 @@
+"""DrugProvenance: products, batches, two-step custody, dispensing, status machine; reverts by name."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from brownie import DrugProvenance, chain
+
+from medchain.drug import BatchStatus, SerialTree, lot_bytes
+from medchain.types import Action
+from tests.helpers import reverts
+
+ZERO = "0x0000000000000000000000000000000000000000"
+GTIN = 9506000134352  # valid check digit
+BAD_GTIN = 9506000134353
+LOT = lot_bytes("AB-123")
+CERT = hashlib.sha256(b"certificate of analysis").digest()
+SERIALS = [f"SER{i:04d}" for i in range(8)]
+PATIENT_REF = hashlib.sha256(b"salt|patient").digest()
+PENDING, RECEIVED, CANCELLED = 1, 2, 3
+
+
+def ref_of(tx):
+    r = tx.events["Shipped"]["ref"]
+    return (r["batchId"], r["from"], r["to"], r["quantity"], r["nonce"], r["shippedAt"])
+
+
+@pytest.fixture
+def product(drugs, manufacturer):
+    drugs.registerProduct(GTIN, {"from": manufacturer})
+    return GTIN
+
+
+@pytest.fixture
+def batch(drugs, product, manufacturer):
+    now = chain[-1].timestamp
+    tx = drugs.commission(
+        GTIN, LOT, now - 86400, now + 365 * 86400, 100, CERT, SerialTree(SERIALS).root, {"from": manufacturer}
+    )
+    return tx.events["BatchCommissioned"]["batchId"]
+
+
+def move(drugs, batch, frm, to, qty):
+    tx = drugs.ship(batch, to, qty, {"from": frm})
+    drugs.receiveShipment(ref_of(tx), {"from": to})
+
+
+@pytest.fixture
+def at_pharmacy(drugs, batch, manufacturer, distributor, pharmacy):
+    move(drugs, batch, manufacturer, distributor, 60)
+    move(drugs, batch, distributor, pharmacy, 20)
+    return batch
+
+
+# ─── Products ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_register_product(drugs, manufacturer):
+    tx = drugs.registerProduct(GTIN, {"from": manufacturer})
+    assert tx.events["ProductRegistered"]["gtin"] == GTIN
+    assert drugs.manufacturerOf(GTIN) == manufacturer
+
+
+@pytest.mark.parametrize("gtin", [BAD_GTIN, 1234567, 123456789012345, 0])
+def test_register_rejects_bad_gtin(drugs, manufacturer, gtin):
+    with reverts("DrugInvalidGtin", gtin):
+        drugs.registerProduct(gtin, {"from": manufacturer})
+
+
+def test_register_accepts_gtin8(drugs, manufacturer):
+    drugs.registerProduct(96385074, {"from": manufacturer})  # a valid GTIN-8
+    assert drugs.manufacturerOf(96385074) == manufacturer
+
+
+def test_register_twice_reverts(drugs, product, manufacturer):
+    with reverts("DrugProductExists", GTIN, manufacturer):
+        drugs.registerProduct(GTIN, {"from": manufacturer})
+
+
+def test_register_by_non_manufacturer_reverts(drugs, pharmacy, outsider):
+    for account in (pharmacy, outsider):
+        with reverts("DrugNotManufacturer", account):
+            drugs.registerProduct(GTIN, {"from": account})
+
+
+# ─── Commissioning ─────────────────────────────────────────────────────────────────────────
+
+
+def test_commission_gives_manufacturer_all_units(drugs, batch, manufacturer):
+    b = drugs.batch(batch)
+    assert (b["manufacturer"], b["status"], b["quantity"]) == (manufacturer, BatchStatus.ACTIVE, 100)
+    assert drugs.holding(batch, manufacturer) == (100, 0)
+    assert drugs.batchIdOf(GTIN, LOT) == batch
+
+
+def test_commission_unknown_product_reverts(drugs, manufacturer):
+    with reverts("DrugUnknownProduct", GTIN):
+        drugs.commission(GTIN, LOT, 1, 2, 1, CERT, b"\0" * 32, {"from": manufacturer})
+
+
+def test_commission_by_other_reverts(drugs, product, distributor):
+    with reverts("DrugNotManufacturer", distributor):
+        drugs.commission(GTIN, LOT, 1, 2, 1, CERT, b"\0" * 32, {"from": distributor})
+
+
+@pytest.mark.parametrize(
+    ("lot", "made", "expiry", "qty", "cert"),
+    [(b"\0" * 20, 1, 2, 1, CERT), (LOT, 1, 2, 0, CERT), (LOT, 2, 2, 1, CERT), (LOT, 1, 2, 1, b"\0" * 32)],
+)
+def test_commission_rejects_bad_batch(drugs, product, manufacturer, lot, made, expiry, qty, cert):
+    with reverts("DrugInvalidBatch"):
+        drugs.commission(GTIN, lot, made, expiry, qty, cert, b"\0" * 32, {"from": manufacturer})
+
+
+def test_commission_twice_reverts(drugs, batch, manufacturer):
+    with reverts("DrugBatchExists", batch):
+        drugs.commission(GTIN, LOT, 1, 2, 1, CERT, b"\0" * 32, {"from": manufacturer})
+
+
+# ─── Shipping and receiving ────────────────────────────────────────────────────────────────
+
+
+def test_two_step_custody(drugs, batch, manufacturer, distributor):
+    tx = drugs.ship(batch, distributor, 30, {"from": manufacturer})
+    sid = tx.events["Shipped"]["shipmentId"]
+    assert drugs.holding(batch, manufacturer) == (70, 30)
+    assert drugs.holding(batch, distributor) == (0, 0)
+    assert drugs.shipmentStatus(sid) == PENDING
+    tx = drugs.receiveShipment(ref_of(tx), {"from": distributor})
+    assert tx.events["Received"]["quantity"] == 30
+    assert drugs.holding(batch, manufacturer) == (70, 0)
+    assert drugs.holding(batch, distributor) == (30, 0)
+    assert drugs.shipmentStatus(sid) == RECEIVED
+
+
+def test_receiving_twice_reverts(drugs, batch, manufacturer, distributor):
+    tx = drugs.ship(batch, distributor, 30, {"from": manufacturer})
+    drugs.receiveShipment(ref_of(tx), {"from": distributor})
+    with reverts("DrugShipmentNotPending", tx.events["Shipped"]["shipmentId"], RECEIVED):
+        drugs.receiveShipment(ref_of(tx), {"from": distributor})
+
+
+def test_receive_by_someone_else_reverts(drugs, batch, manufacturer, distributor, pharmacy):
+    tx = drugs.ship(batch, distributor, 30, {"from": manufacturer})
+    with reverts("DrugNotParty", tx.events["Shipped"]["shipmentId"], pharmacy):
+        drugs.receiveShipment(ref_of(tx), {"from": pharmacy})
+
+
+def test_receive_with_altered_reference_reverts(drugs, batch, manufacturer, distributor):
+    tx = drugs.ship(batch, distributor, 30, {"from": manufacturer})
+    ref = list(ref_of(tx))
+    ref[3] = 31  # claim more units than were shipped
+    with reverts("DrugUnknownShipment"):
+        drugs.receiveShipment(tuple(ref), {"from": distributor})
+
+
+def test_cancel_returns_units(drugs, batch, manufacturer, distributor):
+    tx = drugs.ship(batch, distributor, 30, {"from": manufacturer})
+    out = drugs.cancelShipment(ref_of(tx), {"from": manufacturer})
+    assert out.events["ShipmentCancelled"]["quantity"] == 30
+    assert drugs.holding(batch, manufacturer) == (100, 0)
+    with reverts("DrugShipmentNotPending", tx.events["Shipped"]["shipmentId"], CANCELLED):
+        drugs.receiveShipment(ref_of(tx), {"from": distributor})
+
+
+def test_cancel_by_addressee_reverts(drugs, batch, manufacturer, distributor):
+    tx = drugs.ship(batch, distributor, 30, {"from": manufacturer})
+    with reverts("DrugNotParty", tx.events["Shipped"]["shipmentId"], distributor):
+        drugs.cancelShipment(ref_of(tx), {"from": distributor})
+
+
+def test_partial_quantities_split_holdings(drugs, at_pharmacy, manufacturer, distributor, pharmacy):
+    assert drugs.holding(at_pharmacy, manufacturer)[0] == 40
+    assert drugs.holding(at_pharmacy, distributor)[0] == 40
+    assert drugs.holding(at_pharmacy, pharmacy)[0] == 20
+
+
+@pytest.mark.parametrize("qty", [0, 101])
+def test_ship_more_than_held_reverts(drugs, batch, manufacturer, distributor, qty):
+    with reverts("DrugInsufficientHolding", batch, manufacturer, 100, qty):
+        drugs.ship(batch, distributor, qty, {"from": manufacturer})
+
+
+def test_ship_by_non_holder_reverts(drugs, batch, distributor, pharmacy):
+    with reverts("DrugInsufficientHolding", batch, pharmacy, 0, 1):
+        drugs.ship(batch, distributor, 1, {"from": pharmacy})
+
+
+@pytest.mark.parametrize("who", ["outsider", "insurer", "laboratory", "self"])
+def test_ship_to_non_recipient_reverts(drugs, batch, manufacturer, outsider, insurer, laboratory, who):
+    to = {"outsider": outsider, "insurer": insurer, "laboratory": laboratory, "self": manufacturer}[who]
+    with reverts("DrugInvalidRecipient", to):
+        drugs.ship(batch, to, 1, {"from": manufacturer})
+
+
+def test_ship_unknown_batch_reverts(drugs, manufacturer, distributor):
+    with reverts("DrugUnknownBatch", b"\7" * 32):
+        drugs.ship(b"\7" * 32, distributor, 1, {"from": manufacturer})
+
+
+def test_suspended_distributor_cannot_be_shipped_to(
+    drugs, registry, batch, manufacturer, distributor, regulator, accounts
+):
+    pid = registry.proposeChange(distributor, Action.SUSPEND, 0, {"from": regulator}).events[
+        "ProposalOpened"
+    ]["proposalId"]
+    for voter in (accounts[1], accounts[2], accounts[7], accounts[3]):
+        if registry.proposal(pid)["status"] == 1:
+            registry.vote(pid, True, {"from": voter})
+    with reverts("DrugInvalidRecipient", distributor):
+        drugs.ship(batch, distributor, 1, {"from": manufacturer})
+
+
+# ─── Dispensing ────────────────────────────────────────────────────────────────────────────
+
+
+def test_dispense_to_patient(drugs, at_pharmacy, pharmacy):
+    tx = drugs.dispense(at_pharmacy, 2, PATIENT_REF, {"from": pharmacy})
+    event = tx.events["Dispensed"]
+    assert (event["dispenser"], event["patientRef"], event["quantity"]) == (
+        pharmacy,
+        "0x" + PATIENT_REF.hex(),
+        2,
+    )
+    assert drugs.isDispensed(event["dispenseId"])
+    assert drugs.holding(at_pharmacy, pharmacy)[0] == 18
+    assert drugs.batch(at_pharmacy)["dispensed"] == 2
+
+
+def test_dispense_more_than_held_reverts(drugs, at_pharmacy, pharmacy):
+    with reverts("DrugInsufficientHolding", at_pharmacy, pharmacy, 20, 21):
+        drugs.dispense(at_pharmacy, 21, PATIENT_REF, {"from": pharmacy})
+
+
+def test_dispense_by_distributor_reverts(drugs, at_pharmacy, distributor):
+    with reverts("DrugNotDispenser", distributor):
+        drugs.dispense(at_pharmacy, 1, PATIENT_REF, {"from": distributor})
+
+
+def test_dispense_without_patient_ref_reverts(drugs, at_pharmacy, pharmacy):
+    with reverts("DrugInvalidPatientRef"):
+        drugs.dispense(at_pharmacy, 1, b"\0" * 32, {"from": pharmacy})
+
+
+def test_expired_batch_cannot_be_dispensed(drugs, at_pharmacy, pharmacy):
+    expiry = drugs.batch(at_pharmacy)["expiry"]
+    chain.sleep(366 * 86400)
+    chain.mine()
+    with reverts("DrugBatchExpired", at_pharmacy, expiry):
+        drugs.dispense(at_pharmacy, 1, PATIENT_REF, {"from": pharmacy})
+
+
+# ─── Status machine ────────────────────────────────────────────────────────────────────────
+
+
+def test_quarantine_blocks_movement_and_release_restores(
+    drugs, at_pharmacy, manufacturer, distributor, pharmacy
+):
+    tx = drugs.quarantine(at_pharmacy, 7, {"from": manufacturer})
+    e = tx.events["BatchStatusChanged"]
+    assert (e["previous"], e["current"], e["reason"]) == (BatchStatus.ACTIVE, BatchStatus.QUARANTINED, 7)
+    with reverts("DrugBatchNotActive", at_pharmacy, BatchStatus.QUARANTINED):
+        drugs.ship(at_pharmacy, pharmacy, 1, {"from": distributor})
+    with reverts("DrugBatchNotActive", at_pharmacy, BatchStatus.QUARANTINED):
+        drugs.dispense(at_pharmacy, 1, PATIENT_REF, {"from": pharmacy})
+    drugs.release(at_pharmacy, {"from": manufacturer})
+    drugs.dispense(at_pharmacy, 1, PATIENT_REF, {"from": pharmacy})
+
+
+def test_regulator_may_quarantine(drugs, batch, regulator):
+    drugs.quarantine(batch, 1, {"from": regulator})
+    assert drugs.batch(batch)["status"] == BatchStatus.QUARANTINED
+
+
+def test_status_changes_by_others_revert(drugs, batch, distributor, outsider):
+    for account in (distributor, outsider):
+        with reverts("DrugNotAuthority", account):
+            drugs.quarantine(batch, 1, {"from": account})
+        with reverts("DrugNotAuthority", account):
+            drugs.recall(batch, 1, [], {"from": account})
+
+
+def test_invalid_transitions_revert(drugs, batch, manufacturer):
+    with reverts("DrugInvalidTransition", batch, BatchStatus.ACTIVE):
+        drugs.release(batch, {"from": manufacturer})
+    drugs.quarantine(batch, 1, {"from": manufacturer})
+    with reverts("DrugInvalidTransition", batch, BatchStatus.QUARANTINED):
+        drugs.quarantine(batch, 1, {"from": manufacturer})
+
+
+def test_recall_lists_holders_and_blocks_everything(drugs, at_pharmacy, manufacturer, distributor, pharmacy):
+    pending = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
+    holders = sorted([manufacturer.address, distributor.address, pharmacy.address], key=lambda a: int(a, 16))
+    tx = drugs.recall(at_pharmacy, 3, holders, {"from": manufacturer})
+    listed = {e["holder"]: (e["available"], e["inTransit"]) for e in tx.events["HolderAtRecall"]}
+    assert listed == {manufacturer.address: (40, 0), distributor.address: (35, 5), pharmacy.address: (20, 0)}
+    assert drugs.batch(at_pharmacy)["status"] == BatchStatus.RECALLED
+    with reverts("DrugBatchNotActive", at_pharmacy, BatchStatus.RECALLED):
+        drugs.ship(at_pharmacy, distributor, 1, {"from": manufacturer})
+    with reverts("DrugBatchNotActive", at_pharmacy, BatchStatus.RECALLED):
+        drugs.receiveShipment(ref_of(pending), {"from": pharmacy})
+    with reverts("DrugBatchNotActive", at_pharmacy, BatchStatus.RECALLED):
+        drugs.dispense(at_pharmacy, 1, PATIENT_REF, {"from": pharmacy})
+    drugs.cancelShipment(ref_of(pending), {"from": distributor})  # units go back for destruction
+    with reverts("DrugInvalidTransition", at_pharmacy, BatchStatus.RECALLED):
+        drugs.release(at_pharmacy, {"from": manufacturer})
+
+
+def test_recall_with_incomplete_holder_list_reverts(drugs, at_pharmacy, manufacturer, distributor):
+    partial = sorted([manufacturer.address, distributor.address], key=lambda a: int(a, 16))
+    with reverts("DrugIncompleteHolderList", 100, 80):
+        drugs.recall(at_pharmacy, 3, partial, {"from": manufacturer})
+
+
+def test_recall_with_unsorted_or_duplicate_list_reverts(
+    drugs, at_pharmacy, manufacturer, distributor, pharmacy
+):
+    ordered = sorted([manufacturer.address, distributor.address, pharmacy.address], key=lambda a: int(a, 16))
+    with reverts("DrugHolderListUnsorted"):
+        drugs.recall(at_pharmacy, 3, list(reversed(ordered)), {"from": manufacturer})
+    with reverts("DrugHolderListUnsorted"):
+        drugs.recall(at_pharmacy, 3, [ordered[0], ordered[0], ordered[1], ordered[2]], {"from": manufacturer})
+
+
+def test_destroy_and_final_state(drugs, batch, manufacturer, pharmacy):
+    tx = drugs.destroy(batch, 40, {"from": manufacturer})
+    assert tx.events["UnitsDestroyed"]["quantity"] == 40
+    assert drugs.batch(batch)["status"] == BatchStatus.ACTIVE
+    tx = drugs.destroy(batch, 60, {"from": manufacturer})
+    assert tx.events["BatchStatusChanged"]["current"] == BatchStatus.DESTROYED
+    with reverts("DrugInvalidTransition", batch, BatchStatus.DESTROYED):
+        drugs.destroy(batch, 1, {"from": manufacturer})
+    with reverts("DrugInvalidTransition", batch, BatchStatus.DESTROYED):
+        drugs.recall(batch, 1, [], {"from": manufacturer})
+
+
+def test_destroy_more_than_held_reverts(drugs, batch, pharmacy, manufacturer):
+    with reverts("DrugInsufficientHolding", batch, pharmacy, 0, 1):
+        drugs.destroy(batch, 1, {"from": pharmacy})
+    with reverts("DrugInsufficientHolding", batch, manufacturer, 100, 0):
+        drugs.destroy(batch, 0, {"from": manufacturer})
+
+
+def test_recalled_units_can_be_destroyed(drugs, at_pharmacy, manufacturer, distributor, pharmacy):
+    holders = sorted([manufacturer.address, distributor.address, pharmacy.address], key=lambda a: int(a, 16))
+    drugs.recall(at_pharmacy, 3, holders, {"from": manufacturer})
+    drugs.destroy(at_pharmacy, 20, {"from": pharmacy})
+    assert drugs.holding(at_pharmacy, pharmacy)[0] == 0
+
+
+# ─── Pack verification ─────────────────────────────────────────────────────────────────────
+
+
+def test_verify_pack(drugs, batch):
+    tree = SerialTree(SERIALS)
+    genuine, status, expiry = drugs.verifyPack(GTIN, LOT, "SER0003", tree.proof("SER0003"))
+    assert genuine
+    assert status == BatchStatus.ACTIVE
+    assert expiry == drugs.batch(batch)["expiry"]
+    assert not drugs.verifyPack(GTIN, LOT, "SER9999", tree.proof("SER0003"))[0]
+    assert not drugs.verifyPack(GTIN, lot_bytes("OTHER"), "SER0003", tree.proof("SER0003"))[0]
+
+
+def test_constructor_rejects_zero_registry(regulator):
+    with reverts("DrugNotManufacturer", ZERO):
+        DrugProvenance.deploy(ZERO, {"from": regulator})
