@@ -61,6 +61,7 @@ bench: build
 	@$(BIN)/python -m bench.registry_gas
 	@$(BIN)/python -m bench.consent_gas
 	@$(BIN)/python -m bench.ehr
+	@$(BIN)/python -m bench.drug
 
 lock: setup
 	@{ echo '# Exact versions of everything in .venv, used as constraints by `make setup` (regenerate: make lock).'; \

@@ -1,0 +1,143 @@
+"""Drug provenance figures: gas of commission, ship, receive, dispense, recall; and the latency of
+tracing a batch with 1,000 events from a fresh client.
+
+    .venv/bin/python -m bench.drug      (part of `make bench`)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from web3 import Web3
+
+from medchain.artifacts import Artifacts
+from medchain.chain import Chain
+from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
+from medchain.drug import lot_bytes
+from medchain.localchain import LocalChain
+from medchain.types import Kind
+
+GTIN = 9506000134352
+TRACE_EVENTS = 1000
+
+
+def main() -> None:
+    with LocalChain("anvil", block_time=1) as w3:
+        chain = Chain(w3, Artifacts())
+        acct = list(w3.eth.accounts)
+        regulator, maker, dist, pharm = acct[0], acct[1], acct[2], acct[3]
+        members = tuple(
+            FoundingMember(a, k, 60, hashlib.sha256(a.encode()).digest())
+            for a, k in ((maker, Kind.MANUFACTURER), (dist, Kind.DISTRIBUTOR), (pharm, Kind.PHARMACY))
+        )
+        manifest = Path(tempfile.mkdtemp()) / "m.json"
+        suite = deploy_suite(
+            chain,
+            regulator,
+            SuiteConfig(founder_licence=hashlib.sha256(b"r").digest(), founding_members=members),
+            manifest,
+        )
+        fn = suite.drugs.contract.functions
+        chain.transact(fn.registerProduct(GTIN), maker)
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        gas: dict[str, list[int]] = {
+            k: []
+            for k in (
+                "commission",
+                "ship",
+                "receive (new holder)",
+                "receive (existing holder)",
+                "dispense",
+                "recall",
+            )
+        }
+        batches = []
+        for i in range(5):
+            r = chain.transact(
+                fn.commission(
+                    GTIN,
+                    lot_bytes(f"L{i}"),
+                    now,
+                    now + 10**7,
+                    1000,
+                    hashlib.sha256(b"c").digest(),
+                    b"\1" * 32,
+                ),
+                maker,
+            )
+            gas["commission"].append(r["gasUsed"])
+            batch = bytes(
+                suite.drugs.contract.events.BatchCommissioned().process_receipt(r)[0]["args"]["batchId"]
+            )
+            batches.append(batch)
+            for label in ("receive (new holder)", "receive (existing holder)"):
+                r = chain.transact(fn.ship(batch, dist, 10), maker)
+                gas["ship"].append(r["gasUsed"])
+                ref = suite.drugs.contract.events.Shipped().process_receipt(r)[0]["args"]["ref"]
+                tup = (
+                    ref["batchId"],
+                    ref["from"],
+                    ref["to"],
+                    ref["quantity"],
+                    ref["nonce"],
+                    ref["shippedAt"],
+                )
+                gas[label].append(chain.transact(fn.receiveShipment(tup), dist)["gasUsed"])
+            ref = suite.drugs.ship(dist, batch, pharm, 5)
+            suite.drugs.receive(pharm, ref)
+            gas["dispense"].append(chain.transact(fn.dispense(batch, 1, b"\2" * 32), pharm)["gasUsed"])
+            holders = sorted([maker, dist, pharm], key=lambda a: int(a, 16))
+            gas["recall"].append(chain.transact(fn.recall(batch, 1, holders), maker)["gasUsed"])
+
+        # A batch with 1,000 events: pipelined ships from the manufacturer to the distributor.
+        r = chain.transact(
+            fn.commission(
+                GTIN, lot_bytes("TRACE"), now, now + 10**7, 10_000, hashlib.sha256(b"c").digest(), b"\1" * 32
+            ),
+            maker,
+        )
+        trace_batch = bytes(
+            suite.drugs.contract.events.BatchCommissioned().process_receipt(r)[0]["args"]["batchId"]
+        )
+        ship = fn.ship(trace_batch, dist, 1)
+        hashes = [ship.transact({"from": maker, "gas": 150_000}) for _ in range(TRACE_EVENTS - 1)]
+        w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=300)
+
+        fresh = Web3(Web3.HTTPProvider(w3.provider.endpoint_uri))  # type: ignore[attr-defined]
+        timings = []
+        for _ in range(5):
+            start = time.perf_counter()
+            client = Suite.from_manifest(fresh, manifest).drugs
+            events = client.history(trace_batch)
+            timings.append(time.perf_counter() - start)
+        assert len(events) == TRACE_EVENTS, len(events)
+
+    table = Table(title="DrugProvenance gas (Anvil, median of 5)")
+    for col in ("operation", "gas (median)", "goal"):
+        table.add_column(col)
+    goals = {
+        "ship": "<= 60,000",
+        "receive (new holder)": "<= 60,000",
+        "receive (existing holder)": "<= 60,000",
+    }
+    for name, values in gas.items():
+        table.add_row(name, f"{int(statistics.median(values)):,}", goals.get(name, ""))
+    Console().print(table)
+    t2 = Table(title=f"Trace of a batch with {TRACE_EVENTS:,} events, fresh client (median of 5)")
+    t2.add_column("step")
+    t2.add_column("seconds", justify="right")
+    t2.add_row(
+        "load manifest + full history (getLogs + decode + block times)", f"{statistics.median(timings):.3f}"
+    )
+    t2.add_row("goal", "< 1")
+    Console().print(t2)
+
+
+if __name__ == "__main__":
+    main()
