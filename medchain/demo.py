@@ -17,6 +17,7 @@ from medchain.chain import Chain
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
+from medchain.drug import SerialTree
 from medchain.ehr import CustodianGateway, KeyVault
 from medchain.errors import ContractRevert
 from medchain.fhir import break_glass_audit_event, consent_resource
@@ -119,6 +120,7 @@ def run(
 
     patient = consent_step(suite, accounts, names, out)
     ehr_step(suite, accounts, names, patient, out, store_dir)
+    drug_step(suite, accounts, names, patient, out)
     return suite
 
 
@@ -286,3 +288,98 @@ DEMO_OBSERVATION: dict[str, Any] = {
     "subject": {"reference": "Patient/example"},
     "valueQuantity": {"value": 7.2, "unit": "mmol/L"},
 }
+
+
+def drug_step(
+    suite: Suite, accounts: list[Address], names: dict[str, str], patient: LocalAccount, out: Console
+) -> None:
+    """A batch from the manufacturer to the pharmacy, a pack dispensed and verified, then recalled."""
+    d = suite.drugs
+    pharmacy, maker, distributor, regulator = accounts[4], accounts[5], accounts[6], accounts[0]
+    gtin, lot = "09506000134352", "AMX-2611"
+    serials = [f"SN{i:06d}" for i in range(1, 101)]
+    w3 = suite.chain.w3
+    now = int(w3.eth.get_block("latest")["timestamp"])
+
+    out.rule("[bold]9. Drug provenance: commission, ship, receive, dispense")
+    d.register_product(maker, gtin)
+    batch = d.commission(
+        maker,
+        gtin,
+        lot,
+        now - 86400,
+        now + 2 * 365 * 86400,
+        100,
+        hashlib.sha256(b"certificate of analysis AMX-2611").digest(),
+        serials,
+    )
+    out.print(f"{names[maker]} commissioned GTIN {gtin} lot {lot}: 100 packs, serials root anchored")
+    try:
+        d.ship(maker, batch, distributor, 10)
+    except ContractRevert as exc:
+        out.print(f"shipping to the suspended {names[distributor]}: refused ({exc.error})")
+    pid = suite.registry.propose_change(regulator, distributor, Action.REINSTATE)
+    for voter in accounts[1 : len(ROLES) + 1]:
+        if voter != distributor and suite.registry.vote(voter, pid, True).name != "OPEN":
+            break
+    out.print(f"{names[distributor]} renewed its licence and was reinstated by vote (proposal {pid})")
+    ref = d.ship(maker, batch, distributor, 40)
+    d.receive(distributor, ref)
+    ref = d.ship(distributor, batch, pharmacy, 12)
+    d.receive(pharmacy, ref)
+    out.print(
+        f"{names[maker]} -> {names[distributor]} (40) -> {names[pharmacy]} (12), each step shipped then received"
+    )
+    patient_ref = hashlib.sha256(b"pharmacy salt|" + patient.address.encode()).digest()
+    d.dispense(pharmacy, batch, 1, patient_ref)
+    out.print(
+        f"{names[pharmacy]} dispensed one pack to the patient (salted commitment, no identity on chain)"
+    )
+
+    scanned = f"01{gtin}17{_yymmdd(now + 2 * 365 * 86400)}10{lot}\x1d21SN000042"
+    verdict = d.verify_pack(scanned, SerialTree(serials).proof("SN000042"))
+    holders = ", ".join(f"{names[a]} {n}" for a, n in verdict.holders.items())
+    printable = scanned.replace(chr(29), "<GS>")
+    out.print(
+        f"pack scan {printable}: genuine {verdict.genuine}, status {verdict.status.name.lower()}, holders {holders}"
+    )
+    fake = d.verify_pack(scanned.replace("SN000042", "SN999999"), SerialTree(serials).proof("SN000042"))
+    out.print(f"counterfeit serial SN999999: genuine {fake.genuine}")
+
+    out.rule("[bold]10. Recall: every movement stops")
+    held = d.recall(regulator, batch, 3)
+    out.print(
+        "recalled by the regulator; holders at recall: "
+        + ", ".join(f"{names[a]} {n}" for a, n in held.items())
+    )
+    try:
+        d.dispense(pharmacy, batch, 1, patient_ref)
+    except ContractRevert as exc:
+        out.print(f"{names[pharmacy]} trying to dispense: refused ({exc.error})")
+    table = Table(title=f"Trace of lot {lot}")
+    for column in ("block", "event", "from / by", "to", "units"):
+        table.add_column(column)
+    for e in d.history(batch):
+        if e.kind == "holder_at_recall":
+            continue
+        by = (
+            e.args.get("from")
+            or e.args.get("manufacturer")
+            or e.args.get("dispenser")
+            or e.args.get("by")
+            or ""
+        )
+        units = e.args.get("quantity", "")
+        table.add_row(
+            str(e.block), e.kind, names.get(by, by[:10]), names.get(e.args.get("to", ""), ""), str(units)
+        )
+    out.print(table)
+    document = d.epcis_document(batch, gtin, lot)
+    count = len(document["epcisBody"]["eventList"])
+    out.print(f"EPCIS 2.0 export: {count} ObjectEvents, valid against the GS1 schema")
+
+
+def _yymmdd(ts: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%y%m%d")
