@@ -328,7 +328,8 @@ def drug_step(
     ref = d.ship(distributor, batch, pharmacy, 12)
     d.receive(pharmacy, ref)
     out.print(
-        f"{names[maker]} -> {names[distributor]} (40) -> {names[pharmacy]} (12), each step shipped then received"
+        f"{names[maker]} -> {names[distributor]} (40) -> {names[pharmacy]} (12), "
+        "each step shipped then received"
     )
     patient_ref = hashlib.sha256(b"pharmacy salt|" + patient.address.encode()).digest()
     d.dispense(pharmacy, batch, 1, patient_ref)
@@ -341,7 +342,8 @@ def drug_step(
     holders = ", ".join(f"{names[a]} {n}" for a, n in verdict.holders.items())
     printable = scanned.replace(chr(29), "<GS>")
     out.print(
-        f"pack scan {printable}: genuine {verdict.genuine}, status {verdict.status.name.lower()}, holders {holders}"
+        f"pack scan {printable}: genuine {verdict.genuine}, status {verdict.status.name.lower()}, "
+        f"holders {holders}"
     )
     fake = d.verify_pack(scanned.replace("SN000042", "SN999999"), SerialTree(serials).proof("SN000042"))
     out.print(f"counterfeit serial SN999999: genuine {fake.genuine}")
