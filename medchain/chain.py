@@ -21,7 +21,14 @@ Sender = ChecksumAddress | LocalAccount
 """Who sends a transaction: an account the node holds unlocked (local chains), or a local key."""
 
 # Contracts whose custom errors the SDK can name when a call reverts.
-ERROR_SOURCES = ["InstitutionRegistry", "ConsentManager", "EHRIndex", "DrugProvenance", "SettlementToken"]
+ERROR_SOURCES = [
+    "InstitutionRegistry",
+    "ConsentManager",
+    "EHRIndex",
+    "DrugProvenance",
+    "ClaimsProcessor",
+    "SettlementToken",
+]
 
 
 def connect(rpc_url: str, timeout: float = 30.0) -> Web3:

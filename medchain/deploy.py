@@ -17,6 +17,7 @@ from web3 import Web3
 
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain, Sender
+from medchain.claims import ClaimsClient
 from medchain.consent import ConsentClient
 from medchain.drug import DrugClient
 from medchain.ehr import EHRClient
@@ -168,6 +169,12 @@ class Suite:
             deployment.deploy_block,
         )
         self.token = chain.contract("SettlementToken", deployment.address_of("SettlementToken"))
+        self.claims = ClaimsClient(
+            chain,
+            chain.contract("ClaimsProcessor", deployment.address_of("ClaimsProcessor")),
+            self.token,
+            deployment.deploy_block,
+        )
 
     def ehr(self, store: ContentStore) -> EHRClient:
         """An EHR client over ``store`` (records are anchored on chain, bytes kept in the store)."""
@@ -234,6 +241,16 @@ def deploy_suite(
         records["SettlementToken"] = _record(token.address, receipt)
     else:
         records["SettlementToken"] = ContractRecord(Web3.to_checksum_address(config.settlement_token), "", 0)
+    claims, receipt = chain.deploy(
+        "ClaimsProcessor",
+        deployer,
+        registry.address,
+        consent.address,
+        ehr.address,
+        drugs.address,
+        records["SettlementToken"].address,
+    )
+    records["ClaimsProcessor"] = _record(claims.address, receipt)
 
     client = RegistryClient(chain, registry)
     for member in config.founding_members:

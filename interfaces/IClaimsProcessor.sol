@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IEHRIndex} from "./IEHRIndex.sol";
+
+/// @title IClaimsProcessor
+/// @notice Insurance plans with funded pools, enrolment by patient signature, and claims that are
+/// adjudicated by contract: evidence anchored in EHRIndex by the claiming provider for this
+/// patient, the insurer's payment-purpose consent, coverage proven against the plan's salted
+/// Merkle root, duplicate checks, drug claims matched to a dispense in DrugProvenance, then
+/// deductible, coinsurance and limits. Claims under the plan's auto-pay ceiling are paid to the
+/// provider in the same transaction; others pend for the insurer's review.
+interface IClaimsProcessor {
+    // ─── Types ──────────────────────────────────────────────────────────────────────────────
+
+    /// @notice Claim states. Paid is final; Approved waits for pool funds; Denied may be appealed once.
+    enum ClaimStatus {
+        None,
+        Pended,
+        Approved,
+        Paid,
+        Denied,
+        Appealed
+    }
+
+    /// @notice A plan's rules; amounts in settlement-token units.
+    /// @param coveredRoot Merkle root of covered services; leaf =
+    /// keccak256(bytes.concat(keccak256(abi.encode(serviceCommitment, allowedAmount)))), where
+    /// serviceCommitment = keccak256(abi.encode(billingCode, salt)) and the salt is shared with
+    /// network providers off chain.
+    struct PlanTerms {
+        bytes32 coveredRoot;
+        uint64 deductible;
+        uint16 coinsuranceBps;
+        uint64 perClaimLimit;
+        uint64 annualLimit;
+        uint64 autoPayCeiling;
+    }
+
+    /// @notice A plan as stored.
+    struct Plan {
+        address insurer;
+        uint64 pool;
+        PlanTerms terms;
+    }
+
+    /// @notice A patient's enrolment and its running totals for the current coverage year.
+    struct Enrolment {
+        uint40 start;
+        uint40 end;
+        uint32 year;
+        uint64 deductibleMet;
+        uint64 paidInYear;
+    }
+
+    /// @notice The covered service a claim names, and its proof of coverage.
+    struct Service {
+        bytes32 commitment;
+        uint64 allowedAmount;
+        bytes32[] proof;
+    }
+
+    /// @notice For drug claims: the dispense being billed (as DrugProvenance emitted it).
+    /// @param patientSalt The salt of the patientRef commitment keccak256(abi.encode(patient, salt)).
+    struct DrugDispense {
+        bytes32 batchId;
+        bytes32 patientSalt;
+        uint64 quantity;
+        uint64 nonce;
+        uint256 timestamp;
+    }
+
+    /// @notice A claim as stored.
+    struct Claim {
+        address provider;
+        ClaimStatus status;
+        bool appealed;
+        uint40 submittedAt;
+        uint32 planId;
+        address patient;
+        bool shareSettled;
+        uint32 year;
+        uint64 maxPayable;
+        uint64 amount;
+        uint64 patientShare;
+        uint64 deductiblePart;
+    }
+
+    // ─── Errors ─────────────────────────────────────────────────────────────────────────────
+
+    error ClaimsNotInsurer(address account);
+    error ClaimsNotProvider(address account);
+    error ClaimsInvalidPlan();
+    error ClaimsUnknownPlan(uint256 planId);
+    error ClaimsNotPlanInsurer(uint256 planId, address account);
+    error ClaimsZeroAmount();
+    error ClaimsInvalidEnrolment(uint40 start, uint40 end);
+    error ClaimsAlreadyEnrolled(uint256 planId, address patient);
+    error ClaimsSignatureExpired(uint256 deadline);
+    error ClaimsInvalidSignature(address patient);
+    error ClaimsNotEnrolled(uint256 planId, address patient);
+    error ClaimsCoverageExpired(uint256 planId, address patient, uint40 end);
+    error ClaimsNoEvidence();
+    error ClaimsInvalidEvidence(bytes32 recordId);
+    error ClaimsEvidenceAlreadyClaimed(bytes32 recordId);
+    error ClaimsNoPaymentConsent(address insurer, bytes32 recordId);
+    error ClaimsServiceNotCovered(bytes32 commitment);
+    error ClaimsDuplicateService(address patient, bytes32 commitment, uint256 day);
+    error ClaimsInvalidDispense(bytes32 dispenseId);
+    error ClaimsUnknownClaim(bytes32 claimId);
+    error ClaimsInvalidTransition(bytes32 claimId, ClaimStatus status);
+    error ClaimsAmountAboveMaximum(uint64 amount, uint64 maxPayable);
+    error ClaimsAlreadyAppealed(bytes32 claimId);
+    error ClaimsNotClaimParty(bytes32 claimId, address account);
+    error ClaimsInsufficientPool(uint256 planId, uint64 pool, uint64 needed);
+    error ClaimsNothingToSettle(bytes32 claimId);
+
+    // ─── Events ─────────────────────────────────────────────────────────────────────────────
+
+    event PlanCreated(uint256 indexed planId, address indexed insurer, PlanTerms terms);
+    event PlanFunded(uint256 indexed planId, address indexed funder, uint64 amount, uint64 pool);
+    event PatientEnrolled(uint256 indexed planId, address indexed patient, uint40 start, uint40 end);
+    /// @notice Emitted for every accepted claim with its computed figures.
+    event ClaimSubmitted(
+        bytes32 indexed claimId,
+        uint256 indexed planId,
+        address indexed provider,
+        address patient,
+        bytes32 serviceCommitment,
+        uint64 billed,
+        uint64 maxPayable,
+        uint64 patientShare,
+        ClaimStatus status
+    );
+    event ClaimReviewed(bytes32 indexed claimId, address indexed insurer, ClaimStatus status, uint64 amount, uint16 reason);
+    event ClaimAppealed(bytes32 indexed claimId, address indexed provider);
+    event ClaimPaid(bytes32 indexed claimId, address indexed provider, uint64 amount);
+    event PatientShareSettled(bytes32 indexed claimId, address indexed patient, uint64 amount);
+
+    // ─── Writes ─────────────────────────────────────────────────────────────────────────────
+
+    /// @notice An active insurer creates a plan. Emits {PlanCreated}.
+    function createPlan(PlanTerms calldata terms) external returns (uint256 planId);
+
+    /// @notice Moves `amount` settlement tokens from the caller into the plan's pool (allowance
+    /// needed). Claims that waited for funds are then paid with {payOut}. Emits {PlanFunded}.
+    function fund(uint256 planId, uint64 amount) external;
+
+    /// @notice The plan's insurer enrols `patient` for [start, end] with the patient's EIP-712
+    /// signature of Enrol(planId, patient, start, end, nonce, deadline). Emits {PatientEnrolled}.
+    function enrol(uint256 planId, address patient, uint40 start, uint40 end, uint256 deadline, bytes calldata signature)
+        external;
+
+    /// @notice An active provider submits a claim; see the contract description for the checks.
+    /// @param drug Zero batchId for a non-drug claim.
+    /// @return claimId The claim's id; its status is Paid, Approved (awaiting funds) or Pended.
+    function submitClaim(
+        uint256 planId,
+        address patient,
+        IEHRIndex.RecordHeader[] calldata evidence,
+        Service calldata service,
+        uint64 billed,
+        DrugDispense calldata drug
+    ) external returns (bytes32 claimId);
+
+    /// @notice The insurer approves a pended or appealed claim for `amount` <= its maximum; it is
+    /// paid at once if the pool allows. Emits {ClaimReviewed} (and {ClaimPaid}).
+    function approve(bytes32 claimId, uint64 amount) external;
+
+    /// @notice The insurer denies a pended or appealed claim with a reason code. Emits {ClaimReviewed}.
+    function deny(bytes32 claimId, uint16 reason) external;
+
+    /// @notice The provider appeals a denied claim, once. Emits {ClaimAppealed}.
+    function appeal(bytes32 claimId) external;
+
+    /// @notice Pays an approved claim that waited for pool funds. Anyone may call. Emits {ClaimPaid}.
+    function payOut(bytes32 claimId) external;
+
+    /// @notice The patient pays its share of a paid claim to the provider (allowance + pull).
+    function settlePatientShare(bytes32 claimId) external;
+
+    // ─── Views ──────────────────────────────────────────────────────────────────────────────
+
+    function plan(uint256 planId) external view returns (Plan memory);
+
+    function enrolment(uint256 planId, address patient) external view returns (Enrolment memory);
+
+    function claim(bytes32 claimId) external view returns (Claim memory);
+
+    function enrolNonce(address patient) external view returns (uint256);
+
+    function totalPaid(uint256 planId) external view returns (uint256);
+}
