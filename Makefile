@@ -62,6 +62,7 @@ bench: build
 	@$(BIN)/python -m bench.consent_gas
 	@$(BIN)/python -m bench.ehr
 	@$(BIN)/python -m bench.drug
+	@$(BIN)/python -m bench.claims
 
 lock: setup
 	@{ echo '# Exact versions of everything in .venv, used as constraints by `make setup` (regenerate: make lock).'; \

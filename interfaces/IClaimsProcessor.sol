@@ -70,20 +70,29 @@ interface IClaimsProcessor {
         uint256 timestamp;
     }
 
-    /// @notice A claim as stored.
-    struct Claim {
-        address provider;
-        ClaimStatus status;
-        bool appealed;
-        uint40 submittedAt;
+    /// @notice A claim's immutable record; its id is keccak256(abi.encode(record)). The record is
+    /// in the {ClaimSubmitted} event, and calls about a claim take it back as calldata, so a claim
+    /// costs one storage slot ({ClaimState}).
+    struct ClaimRecord {
         uint32 planId;
+        address provider;
         address patient;
-        bool shareSettled;
-        uint32 year;
+        bytes32 evidence;
+        bytes32 serviceCommitment;
+        uint64 billed;
         uint64 maxPayable;
-        uint64 amount;
         uint64 patientShare;
         uint64 deductiblePart;
+        uint32 year;
+        uint40 submittedAt;
+    }
+
+    /// @notice What changes over a claim's life.
+    struct ClaimState {
+        ClaimStatus status;
+        bool appealed;
+        bool shareSettled;
+        uint64 amount;
     }
 
     // ─── Errors ─────────────────────────────────────────────────────────────────────────────
@@ -120,17 +129,9 @@ interface IClaimsProcessor {
     event PlanCreated(uint256 indexed planId, address indexed insurer, PlanTerms terms);
     event PlanFunded(uint256 indexed planId, address indexed funder, uint64 amount, uint64 pool);
     event PatientEnrolled(uint256 indexed planId, address indexed patient, uint40 start, uint40 end);
-    /// @notice Emitted for every accepted claim with its computed figures.
+    /// @notice Emitted for every accepted claim with its record (computed figures included).
     event ClaimSubmitted(
-        bytes32 indexed claimId,
-        uint256 indexed planId,
-        address indexed provider,
-        address patient,
-        bytes32 serviceCommitment,
-        uint64 billed,
-        uint64 maxPayable,
-        uint64 patientShare,
-        ClaimStatus status
+        bytes32 indexed claimId, uint256 indexed planId, address indexed provider, ClaimRecord record, ClaimStatus status
     );
     event ClaimReviewed(bytes32 indexed claimId, address indexed insurer, ClaimStatus status, uint64 amount, uint16 reason);
     event ClaimAppealed(bytes32 indexed claimId, address indexed provider);
@@ -165,19 +166,19 @@ interface IClaimsProcessor {
 
     /// @notice The insurer approves a pended or appealed claim for `amount` <= its maximum; it is
     /// paid at once if the pool allows. Emits {ClaimReviewed} (and {ClaimPaid}).
-    function approve(bytes32 claimId, uint64 amount) external;
+    function approve(ClaimRecord calldata record, uint64 amount) external;
 
     /// @notice The insurer denies a pended or appealed claim with a reason code. Emits {ClaimReviewed}.
-    function deny(bytes32 claimId, uint16 reason) external;
+    function deny(ClaimRecord calldata record, uint16 reason) external;
 
     /// @notice The provider appeals a denied claim, once. Emits {ClaimAppealed}.
-    function appeal(bytes32 claimId) external;
+    function appeal(ClaimRecord calldata record) external;
 
     /// @notice Pays an approved claim that waited for pool funds. Anyone may call. Emits {ClaimPaid}.
-    function payOut(bytes32 claimId) external;
+    function payOut(ClaimRecord calldata record) external;
 
     /// @notice The patient pays its share of a paid claim to the provider (allowance + pull).
-    function settlePatientShare(bytes32 claimId) external;
+    function settlePatientShare(ClaimRecord calldata record) external;
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────
 
@@ -185,7 +186,10 @@ interface IClaimsProcessor {
 
     function enrolment(uint256 planId, address patient) external view returns (Enrolment memory);
 
-    function claim(bytes32 claimId) external view returns (Claim memory);
+    function claim(bytes32 claimId) external view returns (ClaimState memory);
+
+    /// @notice The id of a claim record.
+    function claimIdOf(ClaimRecord calldata record) external pure returns (bytes32);
 
     function enrolNonce(address patient) external view returns (uint256);
 

@@ -18,6 +18,7 @@ from web3.logs import DISCARD
 
 from medchain.chain import Chain, Sender
 from medchain.ehr import AnchoredRecord
+from medchain.errors import MedChainError
 from medchain.merkle import MerkleTree
 
 ZERO32 = b"\0" * 32
@@ -111,19 +112,62 @@ def patient_ref(patient: str, salt: bytes) -> bytes:
     return bytes(Web3.keccak(abi_encode(["address", "bytes32"], [Web3.to_checksum_address(patient), salt])))
 
 
+RECORD_FIELDS = (
+    "planId",
+    "provider",
+    "patient",
+    "evidence",
+    "serviceCommitment",
+    "billed",
+    "maxPayable",
+    "patientShare",
+    "deductiblePart",
+    "year",
+    "submittedAt",
+)
+
+
 @dataclass(frozen=True)
 class ClaimView:
+    """A claim: its immutable record (from the ClaimSubmitted event) and its current state."""
+
     id: bytes
-    plan_id: int
-    provider: str
-    patient: str
+    record: tuple[Any, ...]
     status: ClaimStatus
     appealed: bool
-    max_payable: int
-    amount: int
-    patient_share: int
     share_settled: bool
-    submitted_at: int
+    amount: int
+
+    def _field(self, name: str) -> Any:
+        return self.record[RECORD_FIELDS.index(name)]
+
+    @property
+    def plan_id(self) -> int:
+        return int(self._field("planId"))
+
+    @property
+    def provider(self) -> str:
+        return str(self._field("provider"))
+
+    @property
+    def patient(self) -> str:
+        return str(self._field("patient"))
+
+    @property
+    def max_payable(self) -> int:
+        return int(self._field("maxPayable"))
+
+    @property
+    def patient_share(self) -> int:
+        return int(self._field("patientShare"))
+
+    @property
+    def billed(self) -> int:
+        return int(self._field("billed"))
+
+    @property
+    def submitted_at(self) -> int:
+        return int(self._field("submittedAt"))
 
 
 class ClaimsClient:
@@ -212,12 +256,13 @@ class ClaimsClient:
         )
         self.chain.transact(fn, insurer)
 
-    def approve(self, insurer: Sender, claim_id: bytes, amount: int) -> ClaimStatus:
-        self.chain.transact(self.contract.functions.approve(claim_id, amount), insurer)
-        return self.claim(claim_id).status
+    def approve(self, insurer: Sender, claim: ClaimView, amount: int) -> ClaimStatus:
+        """Approves a pended or appealed claim for ``amount`` (at most its maximum); returns its new status."""
+        self.chain.transact(self.contract.functions.approve(claim.record, amount), insurer)
+        return self.claim(claim.id).status
 
-    def deny(self, insurer: Sender, claim_id: bytes, reason: int) -> None:
-        self.chain.transact(self.contract.functions.deny(claim_id, reason), insurer)
+    def deny(self, insurer: Sender, claim: ClaimView, reason: int) -> None:
+        self.chain.transact(self.contract.functions.deny(claim.record, reason), insurer)
 
     def pending_claims(self, plan_id: int) -> list[ClaimView]:
         """Claims of a plan waiting for the insurer (pended or appealed)."""
@@ -282,49 +327,39 @@ class ClaimsClient:
 
     # ─── Patient ────────────────────────────────────────────────────────────────────────────
 
-    def settle_share(self, patient: Sender, claim_id: bytes) -> int:
+    def settle_share(self, patient: Sender, claim: ClaimView) -> int:
         """The patient approves and pays its co-payment to the provider through the contract."""
-        share = self.claim(claim_id).patient_share
+        share = claim.patient_share
         self.chain.transact(self.token.functions.approve(self.contract.address, share), patient)
-        self.chain.transact(self.contract.functions.settlePatientShare(claim_id), patient)
+        self.chain.transact(self.contract.functions.settlePatientShare(claim.record), patient)
         return share
 
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
 
     def claim(self, claim_id: bytes) -> ClaimView:
-        (
-            provider,
-            status,
-            appealed,
-            submitted,
-            plan_id,
-            patient,
-            settled,
-            _year,
-            max_payable,
-            amount,
-            share,
-            _ded,
-        ) = self.chain.call(self.contract.functions.claim(claim_id))
-        return ClaimView(
-            claim_id,
-            int(plan_id),
-            provider,
-            patient,
-            ClaimStatus(status),
-            bool(appealed),
-            int(max_payable),
-            int(amount),
-            int(share),
-            bool(settled),
-            int(submitted),
+        """A claim by id: its record from the ClaimSubmitted event, its state from the contract."""
+        logs = self.contract.events.ClaimSubmitted().get_logs(
+            from_block=self.from_block, argument_filters={"claimId": claim_id}
         )
+        if not logs:
+            raise MedChainError(f"no claim 0x{claim_id.hex()} was submitted")
+        return self._view(claim_id, _record_tuple(logs[0]["args"]["record"]))
 
     def claims_of_plan(self, plan_id: int) -> list[ClaimView]:
         logs = self.contract.events.ClaimSubmitted().get_logs(
             from_block=self.from_block, argument_filters={"planId": plan_id}
         )
-        return [self.claim(bytes(log["args"]["claimId"])) for log in logs]
+        return [
+            self._view(bytes(log["args"]["claimId"]), _record_tuple(log["args"]["record"])) for log in logs
+        ]
+
+    def _view(self, claim_id: bytes, record: tuple[Any, ...]) -> ClaimView:
+        status, appealed, settled, amount = self.chain.call(self.contract.functions.claim(claim_id))
+        return ClaimView(claim_id, record, ClaimStatus(status), bool(appealed), bool(settled), int(amount))
+
+
+def _record_tuple(record: Any) -> tuple[Any, ...]:
+    return tuple(record[name] for name in RECORD_FIELDS)
 
 
 def claim_resources(

@@ -41,7 +41,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
 
     Plan[] private _plans; // id = index + 1
     mapping(uint256 planId => mapping(address patient => Enrolment)) private _enrolments;
-    mapping(bytes32 claimId => Claim) private _claims;
+    mapping(bytes32 claimId => ClaimState) private _claims;
     mapping(bytes32 recordId => bool) private _evidenceUsed;
     mapping(bytes32 patientServiceDay => bool) private _servicePaid;
     mapping(bytes32 dispenseId => bool) private _dispenseClaimed;
@@ -127,43 +127,41 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         _activeEnrolment(planId, patient);
         if (billed == 0) revert ClaimsZeroAmount();
         if (evidence.length == 0) revert ClaimsNoEvidence();
-        claimId = _checkEvidence(planId, patient, p.insurer, evidence);
+        bytes32 firstEvidence = _checkEvidence(patient, p.insurer, evidence);
         _checkCoverage(p.terms.coveredRoot, service);
         _checkDuplicate(patient, service.commitment);
         if (drug.batchId != bytes32(0)) _checkDispense(patient, drug);
-        _open(claimId, planId, patient, service.commitment, billed, service.allowedAmount);
+        claimId = _open(planId, patient, firstEvidence, service.commitment, billed, service.allowedAmount);
     }
 
     /// @dev Records the claim with its computed figures and pays it at once when the rules allow.
     function _open(
-        bytes32 claimId,
         uint256 planId,
         address patient,
+        bytes32 firstEvidence,
         bytes32 commitment,
         uint64 billed,
         uint64 allowedAmount
-    ) private {
+    ) private returns (bytes32 claimId) {
         Plan storage p = _plans[planId - 1];
         Enrolment storage e = _enrolments[planId][patient];
-        (uint64 maxPayable, uint64 patientShare, uint64 deductiblePart) =
-            _adjudicate(p.terms, e, billed, allowedAmount);
-        ClaimStatus status = maxPayable <= p.terms.autoPayCeiling ? ClaimStatus.Approved : ClaimStatus.Pended;
-        _claims[claimId] = Claim({
-            provider: msg.sender,
-            status: status,
-            appealed: false,
-            submittedAt: uint40(block.timestamp),
-            planId: uint32(planId),
-            patient: patient,
-            shareSettled: false,
-            year: e.year,
-            maxPayable: maxPayable,
-            amount: maxPayable,
-            patientShare: patientShare,
-            deductiblePart: deductiblePart
-        });
-        emit ClaimSubmitted(claimId, planId, msg.sender, patient, commitment, billed, maxPayable, patientShare, status);
-        if (status == ClaimStatus.Approved && p.pool >= maxPayable) _pay(claimId, _claims[claimId], p);
+        ClaimRecord memory r;
+        (r.maxPayable, r.patientShare, r.deductiblePart) = _adjudicate(p.terms, e, billed, allowedAmount);
+        r.planId = uint32(planId);
+        r.provider = msg.sender;
+        r.patient = patient;
+        r.evidence = firstEvidence;
+        r.serviceCommitment = commitment;
+        r.billed = billed;
+        r.year = e.year;
+        r.submittedAt = uint40(block.timestamp);
+        claimId = keccak256(abi.encode(r));
+        ClaimStatus status = r.maxPayable <= p.terms.autoPayCeiling ? ClaimStatus.Approved : ClaimStatus.Pended;
+        ClaimState storage c = _claims[claimId];
+        c.status = status;
+        c.amount = r.maxPayable;
+        emit ClaimSubmitted(claimId, planId, msg.sender, r, status);
+        if (status == ClaimStatus.Approved && p.pool >= r.maxPayable) _pay(claimId, c, p, r.planId, msg.sender);
     }
 
     function _checkDuplicate(address patient, bytes32 commitment) private {
@@ -174,34 +172,34 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
     }
 
     /// @inheritdoc IClaimsProcessor
-    function approve(bytes32 claimId, uint64 amount) external nonReentrant {
-        (Claim storage c, Plan storage p) = _reviewable(claimId);
-        if (amount > c.maxPayable) revert ClaimsAmountAboveMaximum(amount, c.maxPayable);
-        Enrolment storage e = _enrolments[c.planId][c.patient];
+    function approve(ClaimRecord calldata r, uint64 amount) external nonReentrant {
+        (bytes32 claimId, ClaimState storage c, Plan storage p) = _reviewable(r);
+        if (amount > r.maxPayable) revert ClaimsAmountAboveMaximum(amount, r.maxPayable);
+        Enrolment storage e = _enrolments[r.planId][r.patient];
         if (c.status == ClaimStatus.Appealed) {
             // A denial released the reservation; an approval on appeal takes it again, within the limit.
-            if (e.year == c.year) {
+            if (e.year == r.year) {
                 uint64 room = p.terms.annualLimit - e.paidInYear;
                 if (amount > room) revert ClaimsAmountAboveMaximum(amount, room);
                 e.paidInYear += amount;
             }
-        } else if (e.year == c.year) {
-            e.paidInYear -= c.maxPayable - amount;
+        } else if (e.year == r.year) {
+            e.paidInYear -= r.maxPayable - amount;
         }
         c.amount = amount;
         c.status = ClaimStatus.Approved;
         emit ClaimReviewed(claimId, msg.sender, ClaimStatus.Approved, amount, 0);
-        if (p.pool >= amount) _pay(claimId, c, p);
+        if (p.pool >= amount) _pay(claimId, c, p, r.planId, r.provider);
     }
 
     /// @inheritdoc IClaimsProcessor
-    function deny(bytes32 claimId, uint16 reason) external {
-        (Claim storage c,) = _reviewable(claimId);
+    function deny(ClaimRecord calldata r, uint16 reason) external {
+        (bytes32 claimId, ClaimState storage c,) = _reviewable(r);
         if (c.status == ClaimStatus.Pended) {
-            Enrolment storage e = _enrolments[c.planId][c.patient];
-            if (e.year == c.year) {
-                e.paidInYear -= c.maxPayable;
-                e.deductibleMet -= c.deductiblePart;
+            Enrolment storage e = _enrolments[r.planId][r.patient];
+            if (e.year == r.year) {
+                e.paidInYear -= r.maxPayable;
+                e.deductibleMet -= r.deductiblePart;
             }
         }
         c.status = ClaimStatus.Denied;
@@ -210,9 +208,9 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
     }
 
     /// @inheritdoc IClaimsProcessor
-    function appeal(bytes32 claimId) external {
-        Claim storage c = _claim(claimId);
-        if (msg.sender != c.provider) revert ClaimsNotClaimParty(claimId, msg.sender);
+    function appeal(ClaimRecord calldata r) external {
+        (bytes32 claimId, ClaimState storage c) = _claim(r);
+        if (msg.sender != r.provider) revert ClaimsNotClaimParty(claimId, msg.sender);
         if (c.status != ClaimStatus.Denied) revert ClaimsInvalidTransition(claimId, c.status);
         if (c.appealed) revert ClaimsAlreadyAppealed(claimId);
         c.appealed = true;
@@ -221,42 +219,42 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
     }
 
     /// @inheritdoc IClaimsProcessor
-    function payOut(bytes32 claimId) external nonReentrant {
-        Claim storage c = _claim(claimId);
+    function payOut(ClaimRecord calldata r) external nonReentrant {
+        (bytes32 claimId, ClaimState storage c) = _claim(r);
         if (c.status != ClaimStatus.Approved) revert ClaimsInvalidTransition(claimId, c.status);
-        Plan storage p = _plans[c.planId - 1];
-        if (p.pool < c.amount) revert ClaimsInsufficientPool(c.planId, p.pool, c.amount);
-        _pay(claimId, c, p);
+        Plan storage p = _plans[r.planId - 1];
+        if (p.pool < c.amount) revert ClaimsInsufficientPool(r.planId, p.pool, c.amount);
+        _pay(claimId, c, p, r.planId, r.provider);
     }
 
     /// @inheritdoc IClaimsProcessor
-    function settlePatientShare(bytes32 claimId) external nonReentrant {
-        Claim storage c = _claim(claimId);
-        if (msg.sender != c.patient) revert ClaimsNotClaimParty(claimId, msg.sender);
-        if (c.status != ClaimStatus.Paid || c.shareSettled || c.patientShare == 0) {
+    function settlePatientShare(ClaimRecord calldata r) external nonReentrant {
+        (bytes32 claimId, ClaimState storage c) = _claim(r);
+        if (msg.sender != r.patient) revert ClaimsNotClaimParty(claimId, msg.sender);
+        if (c.status != ClaimStatus.Paid || c.shareSettled || r.patientShare == 0) {
             revert ClaimsNothingToSettle(claimId);
         }
         c.shareSettled = true;
-        emit PatientShareSettled(claimId, msg.sender, c.patientShare);
-        TOKEN.safeTransferFrom(msg.sender, c.provider, c.patientShare);
+        emit PatientShareSettled(claimId, msg.sender, r.patientShare);
+        TOKEN.safeTransferFrom(msg.sender, r.provider, r.patientShare);
     }
 
     // ─── Internal logic ─────────────────────────────────────────────────────────────────────
 
-    function _pay(bytes32 claimId, Claim storage c, Plan storage p) private {
+    function _pay(bytes32 claimId, ClaimState storage c, Plan storage p, uint256 planId, address provider) private {
         uint64 amount = c.amount;
         c.status = ClaimStatus.Paid;
         p.pool -= amount;
-        _totalPaid[c.planId] += amount;
-        emit ClaimPaid(claimId, c.provider, amount);
-        if (amount > 0) TOKEN.safeTransfer(c.provider, amount);
+        _totalPaid[planId] += amount;
+        emit ClaimPaid(claimId, provider, amount);
+        if (amount > 0) TOKEN.safeTransfer(provider, amount);
     }
 
     /// @dev Evidence: anchored, this patient's, this provider's, not claimed before, and the insurer
-    /// holds a payment-purpose consent for it. Returns the claim id (bound to the first evidence).
-    function _checkEvidence(uint256 planId, address patient, address insurer, IEHRIndex.RecordHeader[] calldata evidence)
+    /// holds a payment-purpose consent for it. Returns the first evidence id (which makes claim ids unique).
+    function _checkEvidence(address patient, address insurer, IEHRIndex.RecordHeader[] calldata evidence)
         private
-        returns (bytes32 claimId)
+        returns (bytes32 firstEvidence)
     {
         for (uint256 i = 0; i < evidence.length; ++i) {
             IEHRIndex.RecordHeader calldata h = evidence[i];
@@ -268,7 +266,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
             (bool allowed,,) = CONSENT.checkAccess(patient, insurer, recordId, h.category, ACTION_READ, PURPOSE_HPAYMT);
             if (!allowed) revert ClaimsNoPaymentConsent(insurer, recordId);
             _evidenceUsed[recordId] = true;
-            if (i == 0) claimId = keccak256(abi.encode(planId, msg.sender, patient, recordId));
+            if (i == 0) firstEvidence = recordId;
         }
     }
 
@@ -320,10 +318,14 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         if (block.timestamp < e.start || block.timestamp > e.end) revert ClaimsCoverageExpired(planId, patient, e.end);
     }
 
-    function _reviewable(bytes32 claimId) private view returns (Claim storage c, Plan storage p) {
-        c = _claim(claimId);
-        p = _plans[c.planId - 1];
-        if (msg.sender != p.insurer) revert ClaimsNotPlanInsurer(c.planId, msg.sender);
+    function _reviewable(ClaimRecord calldata r)
+        private
+        view
+        returns (bytes32 claimId, ClaimState storage c, Plan storage p)
+    {
+        (claimId, c) = _claim(r);
+        p = _plans[r.planId - 1];
+        if (msg.sender != p.insurer) revert ClaimsNotPlanInsurer(r.planId, msg.sender);
         if (c.status != ClaimStatus.Pended && c.status != ClaimStatus.Appealed) {
             revert ClaimsInvalidTransition(claimId, c.status);
         }
@@ -334,7 +336,8 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         return _plans[planId - 1];
     }
 
-    function _claim(bytes32 claimId) private view returns (Claim storage c) {
+    function _claim(ClaimRecord calldata r) private view returns (bytes32 claimId, ClaimState storage c) {
+        claimId = keccak256(abi.encode(r));
         c = _claims[claimId];
         if (c.status == ClaimStatus.None) revert ClaimsUnknownClaim(claimId);
     }
@@ -352,8 +355,13 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
     }
 
     /// @inheritdoc IClaimsProcessor
-    function claim(bytes32 claimId) external view returns (Claim memory) {
+    function claim(bytes32 claimId) external view returns (ClaimState memory) {
         return _claims[claimId];
+    }
+
+    /// @inheritdoc IClaimsProcessor
+    function claimIdOf(ClaimRecord calldata record) external pure returns (bytes32) {
+        return keccak256(abi.encode(record));
     }
 
     /// @inheritdoc IClaimsProcessor

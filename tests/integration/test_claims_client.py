@@ -66,9 +66,9 @@ def test_auto_paid_and_pended_claims_through_the_sdk(suite, setup, insurer, hosp
     )
     assert pended.status == ClaimStatus.PENDED
     assert [c.id for c in claims.pending_claims(setup["plan"])] == [pended.id]
-    assert claims.approve(insurer.address, pended.id, pended.max_payable) == ClaimStatus.PAID
+    assert claims.approve(insurer.address, pended, pended.max_payable) == ClaimStatus.PAID
     before = token.balanceOf(hospital)
-    assert claims.settle_share(patient.address, paid.id) == 110 * USD
+    assert claims.settle_share(patient.address, paid) == 110 * USD
     assert token.balanceOf(hospital) - before == 110 * USD
     report = claims.report(setup["plan"])
     assert report["by_status"] == {"paid": 2}

@@ -18,6 +18,7 @@ from medchain.ehr import RecordHeader
 from medchain.store import cid_bytes, cid_of
 
 USD = 10**6
+MAX_PAYABLE, YEAR = 6, 9  # positions in the claim record
 COVERAGE = CoverageTable({"A": 150 * USD, "B": 900 * USD, "C": 2500 * USD}, salt=b"\x09" * 32)
 PER_CLAIM, ANNUAL, DEDUCTIBLE, COINS, CEILING = 1000 * USD, 2500 * USD, 100 * USD, 2000, 500 * USD
 
@@ -56,6 +57,7 @@ class ClaimsMachine:
 
     def setup(self):
         self.ids = []
+        self.records = {}  # claim id -> record (the calldata every later call about it takes)
         self.funded = 800 * USD
         self.counter = 0
         self.paid_events = []
@@ -88,7 +90,10 @@ class ClaimsMachine:
             # A random sequence may legitimately hit the rule; the refusal is checked by error name.
             assert exc.revert_msg.startswith("ClaimsDuplicateService")  # noqa: PT017
             return
-        self.ids.append(tx.events["ClaimSubmitted"]["claimId"])
+        event = tx.events["ClaimSubmitted"]
+        claim_id = str(event["claimId"])
+        self.ids.append(claim_id)
+        self.records[claim_id] = tuple(event["record"])
         self.paid_events += [e["amount"] for e in tx.events["ClaimPaid"]] if "ClaimPaid" in tx.events else []
 
     def rule_review(self, pick, fraction):
@@ -100,15 +105,15 @@ class ClaimsMachine:
         if not pending:
             return
         cid = pending[pick % len(pending)]
-        c = self.claims.claim(cid)
+        c, rec = self.claims.claim(cid), self.records[cid]
         if fraction < 30:
-            self.claims.deny(cid, 1, {"from": self.insurer})
+            self.claims.deny(rec, 1, {"from": self.insurer})
             if not c["appealed"]:
-                self.claims.appeal(cid, {"from": self.hospital})
+                self.claims.appeal(rec, {"from": self.hospital})
             return
-        amount = c["maxPayable"] * fraction // 100
+        amount = rec[MAX_PAYABLE] * fraction // 100
         try:
-            tx = self.claims.approve(cid, amount, {"from": self.insurer})
+            tx = self.claims.approve(rec, amount, {"from": self.insurer})
         except VirtualMachineError as exc:  # an appealed claim may no longer fit the year's remaining limit
             assert exc.revert_msg.startswith("ClaimsAmountAboveMaximum")  # noqa: PT017
             return
@@ -120,7 +125,7 @@ class ClaimsMachine:
         waiting = [i for i in self.ids if self.claims.claim(i)["status"] == ClaimStatus.APPROVED]
         for cid in waiting:
             if self.claims.plan(self.plan)["pool"] >= self.claims.claim(cid)["amount"]:
-                tx = self.claims.payOut(cid, {"from": self.hospital})
+                tx = self.claims.payOut(self.records[cid], {"from": self.hospital})
                 self.paid_events.append(tx.events["ClaimPaid"]["amount"])
 
     def rule_time_passes(self, days):
@@ -128,8 +133,7 @@ class ClaimsMachine:
 
     def invariant_per_claim(self):
         for cid in self.ids:
-            c = self.claims.claim(cid)
-            assert c["amount"] <= c["maxPayable"] <= PER_CLAIM
+            assert self.claims.claim(cid)["amount"] <= self.records[cid][MAX_PAYABLE] <= PER_CLAIM
 
     def invariant_pool_and_totals(self):
         total = self.claims.totalPaid(self.plan)
@@ -150,7 +154,8 @@ class ClaimsMachine:
         for cid in self.ids:
             c = self.claims.claim(cid)
             if c["status"] == ClaimStatus.PAID:
-                by_year[c["year"]] = by_year.get(c["year"], 0) + c["amount"]
+                year = self.records[cid][YEAR]
+                by_year[year] = by_year.get(year, 0) + c["amount"]
         assert all(v <= ANNUAL for v in by_year.values())
 
 

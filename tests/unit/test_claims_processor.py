@@ -75,7 +75,11 @@ def submit(
     tx = claims.submitClaim(
         world["plan"], patient, [h.as_tuple()], service(code), billed, drug, {"from": hospital}
     )
-    return tx, tx.events["ClaimSubmitted"]["claimId"], h
+    event = tx.events["ClaimSubmitted"]
+    return tx, (event["claimId"], tuple(event["record"])), h
+
+
+MAX_PAYABLE, PATIENT_SHARE = 6, 7  # positions in the claim record
 
 
 # ─── Plans and enrolment ───────────────────────────────────────────────────────────────────
@@ -140,10 +144,10 @@ def test_enrolment_rejects_bad_calls(suite, claims, world, insurer, hospital):
 
 def test_claim_is_paid_in_the_same_transaction(claims, world, ehr, token, patient, hospital):
     before = token.balanceOf(hospital)
-    tx, claim_id, _ = submit(claims, world, ehr, patient, hospital)
+    tx, (claim_id, rec), _ = submit(claims, world, ehr, patient, hospital)
     # allowed 150: deductible 100, then 20 % of 50 = 10 coinsurance: the plan pays 40, the patient 110.
     c = claims.claim(claim_id)
-    assert (c["status"], c["amount"], c["patientShare"]) == (ClaimStatus.PAID, 40 * USD, 110 * USD)
+    assert (c["status"], c["amount"], rec[PATIENT_SHARE]) == (ClaimStatus.PAID, 40 * USD, 110 * USD)
     assert token.balanceOf(hospital) - before == 40 * USD
     assert tx.events["ClaimPaid"]["amount"] == 40 * USD
     assert claims.plan(world["plan"])["pool"] == 4_960 * USD
@@ -152,60 +156,61 @@ def test_claim_is_paid_in_the_same_transaction(claims, world, ehr, token, patien
 
 
 def test_billed_above_allowed_is_capped(claims, world, ehr, patient, hospital):
-    _, claim_id, _ = submit(claims, world, ehr, patient, hospital, billed=400 * USD)
+    _, (claim_id, _rec), _ = submit(claims, world, ehr, patient, hospital, billed=400 * USD)
     assert claims.claim(claim_id)["amount"] == 40 * USD  # same as billing 150: allowed amount rules
 
 
 def test_claim_above_ceiling_pends_then_is_approved(claims, world, ehr, token, patient, hospital, insurer):
-    tx, claim_id, _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
+    tx, (claim_id, rec), _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
     c = claims.claim(claim_id)
     assert c["status"] == ClaimStatus.PENDED
-    assert c["maxPayable"] == 640 * USD  # 900 - 100 deductible = 800, minus 20 %
+    assert rec[MAX_PAYABLE] == 640 * USD  # 900 - 100 deductible = 800, minus 20 %
     assert "ClaimPaid" not in tx.events
     with reverts("ClaimsAmountAboveMaximum", 641 * USD, 640 * USD):
-        claims.approve(claim_id, 641 * USD, {"from": insurer})
+        claims.approve(rec, 641 * USD, {"from": insurer})
     before = token.balanceOf(hospital)
-    claims.approve(claim_id, 600 * USD, {"from": insurer})
+    claims.approve(rec, 600 * USD, {"from": insurer})
     assert claims.claim(claim_id)["status"] == ClaimStatus.PAID
     assert token.balanceOf(hospital) - before == 600 * USD
     assert claims.enrolment(world["plan"], patient)["paidInYear"] == 600 * USD
 
 
 def test_deny_appeal_approve(claims, world, ehr, patient, hospital, insurer):
-    _, claim_id, _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
-    tx = claims.deny(claim_id, 17, {"from": insurer})
+    _, (claim_id, rec), _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
+    tx = claims.deny(rec, 17, {"from": insurer})
     assert tx.events["ClaimReviewed"]["reason"] == 17
     assert claims.enrolment(world["plan"], patient)["paidInYear"] == 0  # reservation released
-    claims.appeal(claim_id, {"from": hospital})
+    claims.appeal(rec, {"from": hospital})
     assert claims.claim(claim_id)["status"] == ClaimStatus.APPEALED
-    claims.deny(claim_id, 18, {"from": insurer})
+    claims.deny(rec, 18, {"from": insurer})
     with reverts("ClaimsAlreadyAppealed", claim_id):
-        claims.appeal(claim_id, {"from": hospital})
+        claims.appeal(rec, {"from": hospital})
 
 
 def test_appeal_then_approval_pays(claims, world, ehr, patient, hospital, insurer):
-    _, claim_id, _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
-    claims.deny(claim_id, 1, {"from": insurer})
-    claims.appeal(claim_id, {"from": hospital})
-    claims.approve(claim_id, 500 * USD, {"from": insurer})
+    _, (claim_id, rec), _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
+    claims.deny(rec, 1, {"from": insurer})
+    claims.appeal(rec, {"from": hospital})
+    claims.approve(rec, 500 * USD, {"from": insurer})
     assert claims.claim(claim_id)["status"] == ClaimStatus.PAID
     assert claims.enrolment(world["plan"], patient)["paidInYear"] == 500 * USD
 
 
 def test_review_transitions_are_guarded(claims, world, ehr, patient, hospital, insurer, outsider):
-    _, paid_id, _ = submit(claims, world, ehr, patient, hospital)
+    _, (paid_id, rec), _ = submit(claims, world, ehr, patient, hospital)
     with reverts("ClaimsInvalidTransition", paid_id, ClaimStatus.PAID):
-        claims.approve(paid_id, 1, {"from": insurer})
+        claims.approve(rec, 1, {"from": insurer})
     with reverts("ClaimsInvalidTransition", paid_id, ClaimStatus.PAID):
-        claims.deny(paid_id, 1, {"from": insurer})
+        claims.deny(rec, 1, {"from": insurer})
     with reverts("ClaimsInvalidTransition", paid_id, ClaimStatus.PAID):
-        claims.appeal(paid_id, {"from": hospital})
+        claims.appeal(rec, {"from": hospital})
     with reverts("ClaimsNotPlanInsurer", world["plan"], hospital):
-        claims.approve(paid_id, 1, {"from": hospital})
+        claims.approve(rec, 1, {"from": hospital})
     with reverts("ClaimsNotClaimParty", paid_id, outsider):
-        claims.appeal(paid_id, {"from": outsider})
-    with reverts("ClaimsUnknownClaim", b"\5" * 32):
-        claims.approve(b"\5" * 32, 1, {"from": insurer})
+        claims.appeal(rec, {"from": outsider})
+    forged = (rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], 10**12, *rec[7:])  # a bigger maximum
+    with reverts("ClaimsUnknownClaim", claims.claimIdOf(forged)):
+        claims.approve(forged, 1, {"from": insurer})
 
 
 # ─── Pool shortfall ────────────────────────────────────────────────────────────────────────
@@ -221,38 +226,38 @@ def test_pool_shortfall_waits_until_topped_up(
     tx = claims.submitClaim(
         plan_id, patient, [h.as_tuple()], service("99213"), 150 * USD, NO_DRUG, {"from": hospital}
     )
-    claim_id = tx.events["ClaimSubmitted"]["claimId"]
+    claim_id, rec = tx.events["ClaimSubmitted"]["claimId"], tuple(tx.events["ClaimSubmitted"]["record"])
     assert claims.claim(claim_id)["status"] == ClaimStatus.APPROVED  # payable, waiting for funds
     with reverts("ClaimsInsufficientPool", plan_id, 0, 40 * USD):
-        claims.payOut(claim_id, {"from": hospital})
+        claims.payOut(rec, {"from": hospital})
     token.approve(claims, 40 * USD, {"from": insurer})
     claims.fund(plan_id, 40 * USD, {"from": insurer})
-    claims.payOut(claim_id, {"from": hospital})
+    claims.payOut(rec, {"from": hospital})
     assert claims.claim(claim_id)["status"] == ClaimStatus.PAID
     with reverts("ClaimsInvalidTransition", claim_id, ClaimStatus.PAID):
-        claims.payOut(claim_id, {"from": hospital})
+        claims.payOut(rec, {"from": hospital})
 
 
 # ─── Patient share ─────────────────────────────────────────────────────────────────────────
 
 
 def test_patient_settles_its_share(claims, world, ehr, token, patient, hospital, outsider):
-    _, claim_id, _ = submit(claims, world, ehr, patient, hospital)
+    _, (claim_id, rec), _ = submit(claims, world, ehr, patient, hospital)
     with reverts("ClaimsNotClaimParty", claim_id, outsider):
-        claims.settlePatientShare(claim_id, {"from": outsider})
+        claims.settlePatientShare(rec, {"from": outsider})
     token.approve(claims, 110 * USD, {"from": patient})
     before = token.balanceOf(hospital)
-    tx = claims.settlePatientShare(claim_id, {"from": patient})
+    tx = claims.settlePatientShare(rec, {"from": patient})
     assert tx.events["PatientShareSettled"]["amount"] == 110 * USD
     assert token.balanceOf(hospital) - before == 110 * USD
     with reverts("ClaimsNothingToSettle", claim_id):
-        claims.settlePatientShare(claim_id, {"from": patient})
+        claims.settlePatientShare(rec, {"from": patient})
 
 
 def test_pended_claim_share_cannot_be_settled_yet(claims, world, ehr, patient, hospital):
-    _, claim_id, _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
+    _, (claim_id, rec), _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
     with reverts("ClaimsNothingToSettle", claim_id):
-        claims.settlePatientShare(claim_id, {"from": patient})
+        claims.settlePatientShare(rec, {"from": patient})
 
 
 # ─── Fraud and bad input ───────────────────────────────────────────────────────────────────
@@ -374,12 +379,12 @@ def test_annual_limit_caps_payouts(claims, world, ehr, patient, hospital, insure
     paid = 0
     for i in range(4):  # 4 x 640 payable would exceed the 2,000 annual limit
         chain.sleep(86400)
-        _, claim_id, _ = submit(
+        _, (claim_id, rec), _ = submit(
             claims, world, ehr, patient, hospital, code="70450", billed=900 * USD, tag=f"y{i}"
         )
         c = claims.claim(claim_id)
-        if c["maxPayable"]:
-            claims.approve(claim_id, c["maxPayable"], {"from": insurer})
+        if rec[MAX_PAYABLE] and c["status"] == ClaimStatus.PENDED:
+            claims.approve(rec, rec[MAX_PAYABLE], {"from": insurer})
         paid += claims.claim(claim_id)["amount"]
     assert paid == 2000 * USD
     assert claims.enrolment(world["plan"], patient)["paidInYear"] == 2000 * USD
@@ -407,7 +412,7 @@ def dispensed(drugs, manufacturer, hospital, patient):
 
 
 def test_drug_claim_matches_a_dispense(claims, world, ehr, patient, hospital, dispensed):
-    _, claim_id, _ = submit(
+    _, (claim_id, _rec), _ = submit(
         claims, world, ehr, patient, hospital, code="J3490", billed=40 * USD, drug=dispensed
     )
     assert claims.claim(claim_id)["status"] == ClaimStatus.PAID
