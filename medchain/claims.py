@@ -257,7 +257,7 @@ class ClaimsClient:
         self.chain.transact(fn, insurer)
 
     def approve(self, insurer: Sender, claim: ClaimView, amount: int) -> ClaimStatus:
-        """Approves a pended or appealed claim for ``amount`` (at most its maximum); returns its new status."""
+        """Approves a pended or appealed claim for ``amount`` (at most its maximum); returns its status."""
         self.chain.transact(self.contract.functions.approve(claim.record, amount), insurer)
         return self.claim(claim.id).status
 
