@@ -14,11 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from medchain.chain import Chain
+from medchain.claims import CoverageTable, PlanTerms, claim_resources
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
 from medchain.drug import SerialTree
-from medchain.ehr import CustodianGateway, KeyVault
+from medchain.ehr import AnchoredRecord, CustodianGateway, KeyVault
 from medchain.errors import ContractRevert
 from medchain.fhir import break_glass_audit_event, consent_resource
 from medchain.localchain import dev_private_keys
@@ -121,6 +122,7 @@ def run(
     patient = consent_step(suite, accounts, names, out)
     ehr_step(suite, accounts, names, patient, out, store_dir)
     drug_step(suite, accounts, names, patient, out)
+    claims_step(suite, accounts, names, patient, out, store_dir)
     return suite
 
 
@@ -385,3 +387,126 @@ def _yymmdd(ts: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%y%m%d")
+
+
+def claims_step(
+    suite: Suite,
+    accounts: list[Address],
+    names: dict[str, str],
+    patient: LocalAccount,
+    out: Console,
+    store_dir: Path | None,
+) -> None:
+    """An insurer's plan end to end: auto-paid claim, pended and approved claim, a duplicate and a
+    claim without consent refused, and the patient's co-payment settled."""
+    usd = 10**6
+    regulator, hospital, insurer = accounts[0], accounts[1], accounts[7]
+    c, consent, token = suite.claims, suite.consent, suite.token
+    keys = dev_private_keys()
+    w3 = suite.chain.w3
+
+    out.rule("[bold]11. Insurance: a plan, a funded pool, a signed enrolment")
+    table = CoverageTable(
+        {"99213 office visit": 150 * usd, "70450 CT head": 900 * usd, "J3490 drug": 40 * usd}
+    )
+    terms = PlanTerms(
+        table.root,
+        deductible=100 * usd,
+        coinsurance_bps=2000,
+        per_claim_limit=1_000 * usd,
+        annual_limit=5_000 * usd,
+        auto_pay_ceiling=500 * usd,
+    )
+    plan = c.create_plan(insurer, terms)
+    suite.chain.transact(token.functions.mint(insurer, 100_000 * usd), regulator)
+    c.fund(insurer, plan, 20_000 * usd)
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    deadline, signature = c.sign_enrolment(patient, plan, now - 60, now + 365 * 86400)
+    c.enrol(insurer, plan, patient.address, now - 60, now + 365 * 86400, deadline, signature)
+    out.print(
+        f"{names[insurer]} created plan {plan}: deductible 100, coinsurance 20 %, per-claim limit 1,000, "
+        "auto-pay up to 500 (mUSD); covered services are a salted Merkle root; pool 20,000; patient enrolled "
+        "with its own signature"
+    )
+    payment = GrantTerms.for_category(patient.address, insurer, "Encounter", Actions.READ, Purpose.HPAYMT)
+    consent.submit_signed_grant(insurer, payment, consent.sign_grant(patient, payment))
+    out.print(f"the patient signed a payment-purpose consent for {names[insurer]} over its Encounter records")
+
+    ehr = suite.ehr(LocalFolderStore(store_dir or Path(tempfile.mkdtemp(prefix="medchain-store-"))))
+    vault = KeyVault()
+    readers = (ReaderKey.from_private_key(keys[hospital]), ReaderKey.from_private_key(bytes(patient.key)))
+
+    def encounter(label: str) -> AnchoredRecord:
+        resource = {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "id": label,
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        }
+        return ehr.anchor_resource(hospital, resource, patient.address, vault, readers)
+
+    def advance_a_day() -> None:
+        w3.provider.make_request("evm_increaseTime", [86400])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    out.rule("[bold]12. Claims: adjudicated by the contract")
+    visit, proof = table.service("99213 office visit")
+    before = token.functions.balanceOf(hospital).call()
+    paid = c.submit(hospital, plan, patient.address, [encounter("visit-1")], visit, proof, 150 * usd)
+    received = (token.functions.balanceOf(hospital).call() - before) / usd
+    out.print(
+        f"office visit billed 150: {paid.status.name.lower()} in the same transaction, {names[hospital]} "
+        f"received {received:.2f}; patient share {paid.patient_share / usd:.2f} (deductible + coinsurance)"
+    )
+    attempts: list[tuple[str, list[AnchoredRecord]]] = [
+        ("the same visit again (same evidence)", [ehr.records_of(patient.address)[-1]]),
+        ("a second office visit the same day", [encounter("visit-2")]),
+    ]
+    for label, evidence in attempts:
+        try:
+            c.submit(hospital, plan, patient.address, evidence, visit, proof, 150 * usd)
+            out.print(f"[red]unexpected: {label} was accepted[/red]")
+        except ContractRevert as exc:
+            out.print(f"  {label}: refused ({exc.error})")
+    advance_a_day()
+    scan, scan_proof = table.service("70450 CT head")
+    pended = c.submit(hospital, plan, patient.address, [encounter("ct-1")], scan, scan_proof, 900 * usd)
+    out.print(
+        f"CT billed 900: {pended.status.name.lower()} (payable {pended.max_payable / usd:.2f} is above the "
+        "auto-pay ceiling)"
+    )
+    pending = c.pending_claims(plan)
+    c.approve(insurer, pending[0], pending[0].max_payable)
+    out.print(
+        f"{names[insurer]} reviewed {len(pending)} pended claim and approved "
+        f"{pending[0].max_payable / usd:.2f}: {c.claim(pending[0].id).status.name.lower()}"
+    )
+
+    # The patient never gave the insurer a payment consent over Observation records.
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "HbA1c"}}
+    lab_record = ehr.anchor_resource(hospital, obs, patient.address, vault, readers)
+    advance_a_day()
+    try:
+        c.submit(hospital, plan, patient.address, [lab_record], visit, proof, 150 * usd)
+    except ContractRevert as exc:
+        out.print(f"a claim whose evidence the insurer may not see for payment: refused ({exc.error})")
+
+    out.rule("[bold]13. The patient settles its co-payment through the contract")
+    suite.chain.transact(token.functions.mint(patient.address, 1_000 * usd), regulator)
+    suite.chain.transact_value(
+        regulator, patient.address, w3.to_wei(1, "ether")
+    )  # gas for its two transactions
+    share = c.settle_share(patient, paid)
+    out.print(f"the patient approved and paid {share / usd:.2f} to {names[hospital]} (allowance + pull)")
+    report = c.report(plan)
+    out.print(
+        f"plan {plan} report: {report['claims']} claims {report['by_status']}, paid "
+        f"{report['paid'] / usd:.2f}, pool left {report['pool'] / usd:.2f}"
+    )
+    fhir = claim_resources(
+        paid, insurer, suite.deployment.chain_id, 150 * usd, visit, [ehr.records_of(patient.address)[0]]
+    )
+    out.print(
+        f"FHIR export: Claim total {fhir['claim']['total']['value']}, ClaimResponse outcome "
+        f"{fhir['claimResponse']['outcome']} (validated)"
+    )
