@@ -18,12 +18,16 @@ from rich.table import Table
 from medchain import demo as demo_module
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain, Sender, connect
+from medchain.consent import Actions, Purpose
 from medchain.deploy import Suite, SuiteConfig, default_manifest_path, deploy_suite
+from medchain.drug import GS1Error
 from medchain.errors import ConfigurationError, MedChainError
 from medchain.localchain import CHAINS, LocalChain
+from medchain.store import LocalFolderStore
 from medchain.types import Action, Kind
 
 KEY_ENV = "MEDCHAIN_PRIVATE_KEY"
+ACTION_NAMES = ((Actions.READ, "read"), (Actions.APPEND, "append"), (Actions.SHARE, "share"))
 console = Console()
 
 
@@ -243,6 +247,194 @@ def institution_vote(obj: Context, proposal_id: int, choice: str) -> None:
     suite = obj.suite()
     suite.registry.vote(obj.sender(), proposal_id, choice == "yes")
     _show_proposal(obj, suite, proposal_id)
+
+
+@cli.group()
+def patient() -> None:
+    """A patient's consents."""
+
+
+@patient.command("grants")
+@click.argument("address")
+@click.pass_obj
+def patient_grants(obj: Context, address: str) -> None:
+    """List the consents ADDRESS has given (from chain events) with their current status."""
+    grants = obj.suite().consent.grants_of(address)
+    table = Table(title=f"Consents of {address}")
+    for column in ("grant", "grantee", "scope", "actions", "purposes", "status", "via"):
+        table.add_column(column)
+    rows = []
+    for g in grants:
+        t = g.terms
+        scope = t.scope_kind.name.lower() + (
+            "" if t.scope_kind.name == "ALL" else f":{t.scope_value.hex()[:12]}"
+        )
+        purposes = ",".join(p.name for p in Purpose.from_mask(t.purposes))
+        actions = ",".join(
+            str(a.name).lower() for a in (Actions.READ, Actions.APPEND, Actions.SHARE) if t.actions & a
+        )
+        via = "signature" if g.via_signature else "transaction"
+        table.add_row("0x" + g.id.hex()[:12], t.grantee, scope, actions, purposes, g.status.name.lower(), via)
+        rows.append(
+            {
+                "id": "0x" + g.id.hex(),
+                "grantee": t.grantee,
+                "scope": scope,
+                "actions": actions,
+                "purposes": purposes,
+                "status": g.status.name.lower(),
+                "actor": g.actor,
+            }
+        )
+    obj.emit(rows, table)
+
+
+@cli.group()
+def ehr() -> None:
+    """Health record index: records and their access history."""
+
+
+@ehr.command("records")
+@click.argument("patient_address")
+@click.pass_obj
+def ehr_records(obj: Context, patient_address: str) -> None:
+    """List the records anchored for PATIENT_ADDRESS."""
+    client = obj.suite().ehr(LocalFolderStore(Path(".medchain") / "store"))
+    table = Table(title=f"Records of {patient_address}")
+    rows = []
+    for column in ("record", "category", "custodian", "cid", "block"):
+        table.add_column(column)
+    for r in client.records_of(patient_address):
+        table.add_row("0x" + r.id.hex()[:12], r.header.category_text, r.header.custodian, r.cid, str(r.block))
+        rows.append(
+            {
+                "id": "0x" + r.id.hex(),
+                "category": r.header.category_text,
+                "custodian": r.header.custodian,
+                "cid": r.cid,
+                "fingerprint": "0x" + r.header.fingerprint.hex(),
+                "block": r.block,
+            }
+        )
+    obj.emit(rows, table)
+
+
+@ehr.command("history")
+@click.argument("patient_address")
+@click.option("--fhir", is_flag=True, help="Print the history as FHIR AuditEvents (JSON).")
+@click.pass_obj
+def ehr_history(obj: Context, patient_address: str, fhir: bool) -> None:
+    """Who read PATIENT_ADDRESS's records, when, for what purpose (the audit trail)."""
+    client = obj.suite().ehr(LocalFolderStore(Path(".medchain") / "store"))
+    if fhir:
+        click.echo(json.dumps(client.access_history_fhir(patient_address), indent=2))
+        return
+    events = client.access_history(patient=patient_address)
+    table = Table(title=f"Access history of {patient_address}")
+    for column in ("block", "record", "accessor", "purpose", "break-glass"):
+        table.add_column(column)
+    for e in events:
+        table.add_row(
+            str(e["block"]),
+            "0x" + e["record_id"].hex()[:12],
+            e["accessor"],
+            e["purpose"].name,
+            "yes" if e["break_glass"] else "",
+        )
+    obj.emit([{**e, "purpose": e["purpose"].name} for e in events], table)
+
+
+@cli.group()
+def drug() -> None:
+    """Drug provenance: trace and export a batch."""
+
+
+@drug.command("trace")
+@click.argument("gtin")
+@click.argument("lot")
+@click.option("--epcis", is_flag=True, help="Print the history as a GS1 EPCIS 2.0 document (JSON).")
+@click.pass_obj
+def drug_trace(obj: Context, gtin: str, lot: str, epcis: bool) -> None:
+    """The full history of batch GTIN + LOT, in chain order."""
+    client = obj.suite().drugs
+    try:
+        batch_id = client.batch_id(gtin, lot)
+    except GS1Error as exc:
+        raise click.BadParameter(str(exc)) from None
+    if epcis:
+        click.echo(json.dumps(client.epcis_document(batch_id, gtin, lot), indent=2))
+        return
+    history = client.history(batch_id)
+    if not history:
+        raise MedChainError(f"no batch {gtin} / {lot} on this chain")
+    table = Table(title=f"Batch {gtin} lot {lot}: {client.status(batch_id).name.lower()}")
+    for column in ("block", "event", "from / by", "to", "units"):
+        table.add_column(column)
+    rows = []
+    for e in history:
+        by = (
+            e.args.get("from")
+            or e.args.get("manufacturer")
+            or e.args.get("dispenser")
+            or e.args.get("by")
+            or e.args.get("holder")
+            or ""
+        )
+        units = e.args.get("quantity", e.args.get("available", ""))
+        table.add_row(str(e.block), e.kind, str(by), str(e.args.get("to", "")), str(units))
+        rows.append({"block": e.block, "event": e.kind, "by": by, "to": e.args.get("to"), "units": units})
+    obj.emit(rows, table)
+
+
+@cli.group()
+def claim() -> None:
+    """Insurance claims: reports and pending reviews."""
+
+
+@claim.command("report")
+@click.argument("plan_id", type=int)
+@click.pass_obj
+def claim_report(obj: Context, plan_id: int) -> None:
+    """Totals of PLAN_ID: claims by status, amount paid, pool left, open patient shares."""
+    report = obj.suite().claims.report(plan_id)
+    table = Table(title=f"Plan {plan_id}")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in report.items():
+        table.add_row(key, str(value))
+    obj.emit(report, table)
+
+
+@claim.command("pending")
+@click.argument("plan_id", type=int)
+@click.pass_obj
+def claim_pending(obj: Context, plan_id: int) -> None:
+    """Claims of PLAN_ID waiting for the insurer's review."""
+    pending = obj.suite().claims.pending_claims(plan_id)
+    table = Table(title=f"Pending claims of plan {plan_id}")
+    for column in ("claim", "provider", "patient", "billed", "max payable", "status"):
+        table.add_column(column)
+    rows = []
+    for c in pending:
+        table.add_row(
+            "0x" + c.id.hex()[:12],
+            c.provider,
+            c.patient,
+            str(c.billed),
+            str(c.max_payable),
+            c.status.name.lower(),
+        )
+        rows.append(
+            {
+                "id": "0x" + c.id.hex(),
+                "provider": c.provider,
+                "patient": c.patient,
+                "billed": c.billed,
+                "max_payable": c.max_payable,
+                "status": c.status.name.lower(),
+            }
+        )
+    obj.emit(rows, table)
 
 
 def _show_proposal(obj: Context, suite: Suite, proposal_id: int) -> None:

@@ -44,6 +44,7 @@ def test_deploy_writes_manifest_that_round_trips(deploy_to, manifest_path, regul
         "ConsentManager",
         "EHRIndex",
         "DrugProvenance",
+        "ClaimsProcessor",
         "SettlementToken",
     }
     assert data["deploy_block"] == data["contracts"]["InstitutionRegistry"]["block"]
@@ -198,3 +199,29 @@ def test_cli_rejects_bad_kind_without_traceback(deploy_to, manifest_path, regula
     )
     assert result.exit_code == 2
     assert "unknown kind 'spa'" in result.output
+
+
+def test_cli_role_views(deploy_to, manifest_path, patient, hospital, insurer, manufacturer):
+    """Read-only views per role: a patient's grants, a batch trace, a plan report."""
+    from medchain.consent import Actions, GrantTerms, Purpose
+
+    suite = deploy_to(manifest_path)
+    suite.consent.grant(
+        patient.address, GrantTerms.for_all(patient.address, hospital.address, Actions.READ, Purpose.TREAT)
+    )
+    suite.drugs.register_product(manufacturer.address, "09506000134352")
+    suite.drugs.commission(manufacturer.address, "09506000134352", "L1", 1, 2**39, 10, b"\1" * 32)
+    url = brownie_web3.provider.endpoint_uri
+    base = ["--rpc", url, "--manifest", str(manifest_path), "--json"]
+    runner = CliRunner()
+    grants = json.loads(runner.invoke(cli, [*base, "patient", "grants", patient.address]).output)
+    assert [(g["grantee"], g["actions"], g["purposes"], g["status"]) for g in grants] == [
+        (hospital.address, "read", "TREAT", "active")
+    ]
+    trace = json.loads(runner.invoke(cli, [*base, "drug", "trace", "09506000134352", "L1"]).output)
+    assert [(t["event"], t["units"]) for t in trace] == [("commissioned", 10)]
+    result = runner.invoke(cli, [*base, "drug", "trace", "09506000134353", "L1"])
+    assert result.exit_code == 2
+    assert "check digit" in result.output
+    report = json.loads(runner.invoke(cli, [*base, "claim", "pending", "1"]).output)
+    assert report == []
