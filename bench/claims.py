@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from medchain.artifacts import Artifacts
-from medchain.chain import Chain
+from bench.common import deploy_with
 from medchain.claims import CoverageTable, PlanTerms
 from medchain.consent import Actions, GrantTerms, Purpose, category_code
-from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
 from medchain.ehr import AnchoredRecord, RecordHeader
 from medchain.localchain import LocalChain
 from medchain.store import cid_bytes, cid_of
@@ -38,19 +34,8 @@ def advance(w3, seconds: int) -> None:
 
 def main() -> None:
     with LocalChain("anvil") as w3:
-        chain = Chain(w3, Artifacts())
-        acct = list(w3.eth.accounts)
+        chain, suite, acct, _ = deploy_with(w3, Kind.HOSPITAL, Kind.INSURER)
         regulator, hospital, insurer = acct[0], acct[1], acct[2]
-        members = (
-            FoundingMember(hospital, Kind.HOSPITAL, 80, hashlib.sha256(b"h").digest()),
-            FoundingMember(insurer, Kind.INSURER, 70, hashlib.sha256(b"i").digest()),
-        )
-        suite = deploy_suite(
-            chain,
-            regulator,
-            SuiteConfig(founder_licence=hashlib.sha256(b"r").digest(), founding_members=members),
-            Path(tempfile.mkdtemp()) / "m.json",
-        )
         c, fn = suite.claims, suite.claims.contract.functions
         table = CoverageTable({"99213": 150 * USD, "70450": 900 * USD})
         terms = PlanTerms(table.root, 100 * USD, 2000, 1000 * USD, 10**6 * USD, 500 * USD)

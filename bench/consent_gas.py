@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-import tempfile
-from pathlib import Path
 
 from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from medchain.artifacts import Artifacts
-from medchain.chain import Chain
+from bench.common import deploy_with
 from medchain.consent import Actions, GrantTerms, Purpose
-from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
 from medchain.localchain import LocalChain
 from medchain.types import Kind
 
@@ -29,19 +25,8 @@ ROUNDS = 5
 def main() -> None:
     rows: list[tuple[str, list[int], int | None]] = []
     with LocalChain("anvil") as w3:
-        chain = Chain(w3, Artifacts())
-        acct = list(w3.eth.accounts)
-        regulator, hospital, hospital2 = acct[0], acct[1], acct[2]
-        members = (
-            FoundingMember(hospital, Kind.HOSPITAL, 80, hashlib.sha256(b"h").digest()),
-            FoundingMember(hospital2, Kind.HOSPITAL, 70, hashlib.sha256(b"h2").digest()),
-        )
-        suite = deploy_suite(
-            chain,
-            regulator,
-            SuiteConfig(founder_licence=hashlib.sha256(b"r").digest(), founding_members=members),
-            manifest_path=Path(tempfile.mkdtemp()) / "bench-manifest.json",
-        )
+        chain, suite, acct, _ = deploy_with(w3, Kind.HOSPITAL, Kind.HOSPITAL)
+        hospital, hospital2 = acct[1], acct[2]
         c = suite.consent
         fn = c.contract.functions
 

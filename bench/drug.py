@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
-from medchain.artifacts import Artifacts
-from medchain.chain import Chain
-from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
+from bench.common import deploy_with
+from medchain.deploy import Suite
 from medchain.drug import lot_bytes
 from medchain.localchain import LocalChain
 from medchain.types import Kind
@@ -29,20 +26,8 @@ TRACE_EVENTS = 1000
 
 def main() -> None:
     with LocalChain("anvil", block_time=1) as w3:
-        chain = Chain(w3, Artifacts())
-        acct = list(w3.eth.accounts)
-        regulator, maker, dist, pharm = acct[0], acct[1], acct[2], acct[3]
-        members = tuple(
-            FoundingMember(a, k, 60, hashlib.sha256(a.encode()).digest())
-            for a, k in ((maker, Kind.MANUFACTURER), (dist, Kind.DISTRIBUTOR), (pharm, Kind.PHARMACY))
-        )
-        manifest = Path(tempfile.mkdtemp()) / "m.json"
-        suite = deploy_suite(
-            chain,
-            regulator,
-            SuiteConfig(founder_licence=hashlib.sha256(b"r").digest(), founding_members=members),
-            manifest,
-        )
+        chain, suite, acct, manifest = deploy_with(w3, Kind.MANUFACTURER, Kind.DISTRIBUTOR, Kind.PHARMACY)
+        maker, dist, pharm = acct[1], acct[2], acct[3]
         fn = suite.drugs.contract.functions
         chain.transact(fn.registerProduct(GTIN), maker)
         now = int(w3.eth.get_block("latest")["timestamp"])

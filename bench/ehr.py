@@ -17,11 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.common import deploy_with
 from medchain import crypto
-from medchain.artifacts import Artifacts
-from medchain.chain import Chain
 from medchain.consent import Actions, GrantTerms, Purpose
-from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
 from medchain.ehr import validate_fhir
 from medchain.localchain import LocalChain
 from medchain.merkle import MerkleTree
@@ -90,19 +88,8 @@ def offchain_rate(
 def main() -> None:
     gas_rows: list[tuple[str, str, str]] = []
     with LocalChain("anvil") as w3:
-        chain = Chain(w3, Artifacts())
-        acct = list(w3.eth.accounts)
-        regulator, hospital, lab = acct[0], acct[1], acct[2]
-        members = (
-            FoundingMember(hospital, Kind.HOSPITAL, 80, hashlib.sha256(b"h").digest()),
-            FoundingMember(lab, Kind.LABORATORY, 60, hashlib.sha256(b"l").digest()),
-        )
-        suite = deploy_suite(
-            chain,
-            regulator,
-            SuiteConfig(founder_licence=hashlib.sha256(b"r").digest(), founding_members=members),
-            manifest_path=Path(tempfile.mkdtemp()) / "m.json",
-        )
+        chain, suite, acct, _ = deploy_with(w3, Kind.HOSPITAL, Kind.LABORATORY)
+        hospital, lab = acct[1], acct[2]
         fn = suite.ehr_contract.functions
         single = []
         for i in range(10):

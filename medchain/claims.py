@@ -9,8 +9,6 @@ from enum import IntEnum
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
@@ -18,10 +16,19 @@ from web3.logs import DISCARD
 
 from medchain.chain import Chain, Sender
 from medchain.ehr import AnchoredRecord
+from medchain.eip712 import sign_typed
 from medchain.errors import MedChainError
 from medchain.merkle import MerkleTree
 
 ZERO32 = b"\0" * 32
+ENROL_FIELDS = [
+    {"name": "planId", "type": "uint256"},
+    {"name": "patient", "type": "address"},
+    {"name": "start", "type": "uint40"},
+    {"name": "end", "type": "uint40"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
 
 
 class ClaimStatus(IntEnum):
@@ -202,44 +209,15 @@ class ClaimsClient:
         """The patient's signed agreement to join a plan; returns (deadline, signature)."""
         nonce = int(self.chain.call(self.contract.functions.enrolNonce(patient.address)))
         deadline = deadline or int(self.chain.w3.eth.get_block("latest")["timestamp"]) + 3600
-        _f, name, version, chain_id, verifying, _s, _e = self.chain.call(
-            self.contract.functions.eip712Domain()
-        )
-        typed = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Enrol": [
-                    {"name": "planId", "type": "uint256"},
-                    {"name": "patient", "type": "address"},
-                    {"name": "start", "type": "uint40"},
-                    {"name": "end", "type": "uint40"},
-                    {"name": "nonce", "type": "uint256"},
-                    {"name": "deadline", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Enrol",
-            "domain": {
-                "name": name,
-                "version": version,
-                "chainId": int(chain_id),
-                "verifyingContract": verifying,
-            },
-            "message": {
-                "planId": plan_id,
-                "patient": patient.address,
-                "start": start,
-                "end": end,
-                "nonce": nonce,
-                "deadline": deadline,
-            },
+        message = {
+            "planId": plan_id,
+            "patient": patient.address,
+            "start": start,
+            "end": end,
+            "nonce": nonce,
+            "deadline": deadline,
         }
-        signed = Account.sign_message(encode_typed_data(full_message=typed), patient.key)
-        return deadline, bytes(signed.signature)
+        return deadline, sign_typed(self.chain, self.contract, patient, "Enrol", ENROL_FIELDS, message)
 
     def enrol(
         self,

@@ -6,15 +6,14 @@ from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
 from medchain.chain import Chain, Sender
-from medchain.errors import ConfigurationError
+from medchain.eip712 import domain_of, sign_typed
+from medchain.types import fixed_ascii
 
 NO_END = 2**40 - 1
 """``notAfter`` of a grant that does not expire."""
@@ -93,10 +92,7 @@ class Review(IntEnum):
 
 def category_code(code: str) -> bytes:
     """A data category (a FHIR resource type such as ``Observation``) as the contract's bytes32."""
-    raw = code.encode("ascii", errors="strict") if code.isascii() else b""
-    if not raw or len(raw) > 32:
-        raise ValueError(f"category code {code!r} must be 1 to 32 ASCII characters")
-    return raw.ljust(32, b"\0")
+    return fixed_ascii(code, 32, "category code")
 
 
 def category_text(value: bytes) -> str:
@@ -282,10 +278,7 @@ class ConsentClient:
 
     def domain(self) -> dict[str, Any]:
         """The EIP-712 domain, read from the contract (ERC-5267 ``eip712Domain``)."""
-        _fields, name, version, chain_id, verifying, _salt, _ext = self.chain.call(
-            self.contract.functions.eip712Domain()
-        )
-        return {"name": name, "version": version, "chainId": int(chain_id), "verifyingContract": verifying}
+        return domain_of(self.chain, self.contract)
 
     def nonce(self, patient: str) -> int:
         return int(self.chain.call(self.contract.functions.nonces(Web3.to_checksum_address(patient))))
@@ -335,26 +328,7 @@ class ConsentClient:
     def _sign(
         self, signer: LocalAccount, primary: str, types: list[dict[str, str]], message: dict[str, Any]
     ) -> bytes:
-        if not isinstance(signer, LocalAccount):
-            raise ConfigurationError(
-                "signing needs a local key (eth_account LocalAccount), not a node account"
-            )
-        typed = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                primary: types,
-            },
-            "primaryType": primary,
-            "domain": self.domain(),
-            "message": message,
-        }
-        signed = Account.sign_message(encode_typed_data(full_message=typed), signer.key)
-        return bytes(signed.signature)
+        return sign_typed(self.chain, self.contract, signer, primary, types, message)
 
     # ─── Guardians and break-glass ──────────────────────────────────────────────────────────
 

@@ -21,6 +21,7 @@ from web3.logs import DISCARD
 from medchain.chain import Chain, Sender
 from medchain.errors import MedChainError
 from medchain.merkle import MerkleTree
+from medchain.types import fixed_ascii
 
 EPCIS_SCHEMA = (
     Path(__file__).resolve().parent.parent / "node_modules" / ".epcis-schema" / "EPCISDocument.schema.json"
@@ -53,10 +54,11 @@ def parse_gtin(text: str | int) -> int:
 
 
 def lot_bytes(lot: str) -> bytes:
-    raw = lot.encode("ascii") if lot.isascii() else b""
-    if not raw or len(raw) > 20:
-        raise GS1Error(f"lot {lot!r} must be 1 to 20 ASCII characters (GS1 AI 10)")
-    return raw.ljust(20, b"\0")
+    """A lot number (GS1 AI 10, up to 20 characters) as the contract's bytes20."""
+    try:
+        return fixed_ascii(lot, 20, "lot")
+    except ValueError as exc:
+        raise GS1Error(str(exc)) from None
 
 
 def lot_text(raw: bytes) -> str:

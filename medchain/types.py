@@ -82,3 +82,11 @@ def kind_mask(*kinds: Kind) -> int:
 
 def _unknown(what: str, value: str, choices: list[str]) -> str:
     return f"unknown {what} {value!r}; expected one of: {', '.join(choices)}"
+
+
+def fixed_ascii(text: str, size: int, what: str) -> bytes:
+    """``text`` as a left-aligned, zero-padded ``bytes<size>`` value (codes, lots)."""
+    raw = text.encode("ascii") if text.isascii() else b""
+    if not raw or len(raw) > size:
+        raise ValueError(f"{what} {text!r} must be 1 to {size} ASCII characters")
+    return raw.ljust(size, b"\0")
