@@ -97,6 +97,7 @@ interface IClaimsProcessor {
 
     // ─── Errors ─────────────────────────────────────────────────────────────────────────────
 
+    error ClaimsZeroAddress();
     error ClaimsNotInsurer(address account);
     error ClaimsNotProvider(address account);
     error ClaimsInvalidPlan();

@@ -59,6 +59,8 @@ interface IDrugProvenance {
 
     // ─── Errors ─────────────────────────────────────────────────────────────────────────────
 
+    /// @notice Thrown when a dependency given at deployment is the zero address.
+    error DrugZeroAddress();
     /// @notice Thrown when a GTIN is not 8 to 14 digits with a valid GS1 check digit.
     error DrugInvalidGtin(uint64 gtin);
     /// @notice Thrown when registering a GTIN twice.

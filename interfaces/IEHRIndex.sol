@@ -52,6 +52,8 @@ interface IEHRIndex {
 
     // ─── Errors ─────────────────────────────────────────────────────────────────────────────
 
+    /// @notice Thrown when a dependency given at deployment is the zero address.
+    error EHRZeroAddress();
     /// @notice Thrown when the caller is not an active custodian institution (hospital kinds or laboratory).
     error EHRNotCustodian(address account);
     /// @notice Thrown when the header's custodian is not the caller.

@@ -243,7 +243,12 @@ class ClaimsClient:
         self.chain.transact(self.contract.functions.deny(claim.record, reason), insurer)
 
     def pending_claims(self, plan_id: int) -> list[ClaimView]:
-        """Claims of a plan waiting for the insurer (pended or appealed)."""
+        """Claims of a plan waiting for the insurer (pended or appealed).
+
+        Raises:
+            ContractRevert: ``ClaimsUnknownPlan`` for a plan that does not exist.
+        """
+        self.chain.call(self.contract.functions.plan(plan_id))
         return [
             c for c in self.claims_of_plan(plan_id) if c.status in (ClaimStatus.PENDED, ClaimStatus.APPEALED)
         ]

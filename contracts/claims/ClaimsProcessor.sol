@@ -59,7 +59,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         if (
             address(registry) == address(0) || address(consent) == address(0) || address(ehr) == address(0)
                 || address(drugs) == address(0) || address(token) == address(0)
-        ) revert ClaimsInvalidPlan();
+        ) revert ClaimsZeroAddress();
         REGISTRY = registry;
         CONSENT = consent;
         EHR = ehr;

@@ -37,8 +37,7 @@ contract EHRIndex is IEHRIndex {
     /// @param registry The consortium registry.
     /// @param consent The consent manager.
     constructor(IInstitutionRegistry registry, IConsentManager consent) {
-        if (address(registry) == address(0)) revert EHRNotCustodian(address(0));
-        if (address(consent) == address(0)) revert EHRNotCustodian(address(0));
+        if (address(registry) == address(0) || address(consent) == address(0)) revert EHRZeroAddress();
         REGISTRY = registry;
         CONSENT = consent;
     }

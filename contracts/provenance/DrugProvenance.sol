@@ -34,7 +34,7 @@ contract DrugProvenance is IDrugProvenance {
     // ─── Constructor ────────────────────────────────────────────────────────────────────────
 
     constructor(IInstitutionRegistry registry) {
-        if (address(registry) == address(0)) revert DrugNotManufacturer(address(0));
+        if (address(registry) == address(0)) revert DrugZeroAddress();
         REGISTRY = registry;
     }
 

@@ -223,5 +223,6 @@ def test_cli_role_views(deploy_to, manifest_path, patient, hospital, insurer, ma
     result = runner.invoke(cli, [*base, "drug", "trace", "09506000134353", "L1"])
     assert result.exit_code == 2
     assert "check digit" in result.output
-    report = json.loads(runner.invoke(cli, [*base, "claim", "pending", "1"]).output)
-    assert report == []
+    unknown = runner.invoke(cli, [*base, "claim", "pending", "1"])
+    assert isinstance(unknown.exception, ContractRevert)
+    assert unknown.exception.error == "ClaimsUnknownPlan"

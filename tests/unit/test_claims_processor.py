@@ -430,5 +430,5 @@ def test_drug_claim_without_dispense_is_refused(claims, world, ehr, patient, hos
 
 
 def test_constructor_rejects_zero_dependencies(regulator, registry, consent, ehr, drugs, token):
-    with reverts("ClaimsInvalidPlan"):
+    with reverts("ClaimsZeroAddress"):
         ClaimsProcessor.deploy(registry, consent, ehr, drugs, ZERO, {"from": regulator})

@@ -363,5 +363,5 @@ def test_verify_pack(drugs, batch):
 
 
 def test_constructor_rejects_zero_registry(regulator):
-    with reverts("DrugNotManufacturer", ZERO):
+    with reverts("DrugZeroAddress"):
         DrugProvenance.deploy(ZERO, {"from": regulator})

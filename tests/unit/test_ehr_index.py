@@ -355,9 +355,9 @@ def test_unknown_batch_reverts(ehr, patient, laboratory, batch_id):
 
 
 def test_constructor_rejects_zero_dependencies(regulator, consent, registry):
-    with reverts("EHRNotCustodian", ZERO):
+    with reverts("EHRZeroAddress"):
         EHRIndex.deploy(ZERO, consent, {"from": regulator})
-    with reverts("EHRNotCustodian", ZERO):
+    with reverts("EHRZeroAddress"):
         EHRIndex.deploy(registry, ZERO, {"from": regulator})
 
 
