@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Turns brownie's compile output into one clear line plus the compiler's own message.
+# Turns brownie's compile output into one clear line, then the compiler's own message.
 log=$1
 plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
-last=$(printf '%s\n' "$plain" | grep -v '^\s*$' | tail -n 1)
-echo "build: the contracts did not compile: ${last:-see $log}" >&2
-printf '%s\n' "$plain" | grep -A4 -E "^[A-Za-z0-9/_.@-]+\.sol:[0-9]+:[0-9]+:" | head -n 12 >&2
+# solc's first diagnostic ("ParserError: ...", "TypeError: ...") and where it is.
+first=$(printf '%s\n' "$plain" | grep -m1 -E '^[A-Za-z]+Error: ' | grep -v '^CompilerError')
+where=$(printf '%s\n' "$plain" | grep -m1 -E '^ *--> ' | sed 's/^ *--> //')
+if [ -n "$first" ]; then
+  echo "build: the contracts did not compile: $first${where:+ at $where}" >&2
+  printf '%s\n' "$plain" | grep -A4 -E '^ *--> ' | head -n 6 >&2
+else
+  echo "build: brownie compile failed: $(printf '%s\n' "$plain" | grep -v '^\s*$' | tail -n 1)" >&2
+fi
 echo "build: full output in $log" >&2
