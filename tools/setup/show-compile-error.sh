@@ -3,7 +3,7 @@
 log=$1
 plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
 # solc's first diagnostic ("ParserError: ...", "TypeError: ...") and where it is.
-first=$(printf '%s\n' "$plain" | grep -m1 -E '^[A-Za-z]+Error: ' | grep -v '^CompilerError')
+first=$(printf '%s\n' "$plain" | grep -E '^[A-Za-z]+Error: ' | grep -v '^CompilerError' | head -n 1)
 where=$(printf '%s\n' "$plain" | grep -m1 -E '^ *--> ' | sed 's/^ *--> //')
 if [ -n "$first" ]; then
   echo "build: the contracts did not compile: $first${where:+ at $where}" >&2
