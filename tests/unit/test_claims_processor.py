@@ -432,3 +432,11 @@ def test_drug_claim_without_dispense_is_refused(claims, world, ehr, patient, hos
 def test_constructor_rejects_zero_dependencies(regulator, registry, consent, ehr, drugs, token):
     with reverts("ClaimsZeroAddress"):
         ClaimsProcessor.deploy(registry, consent, ehr, drugs, ZERO, {"from": regulator})
+
+
+def test_deny_by_others_reverts(claims, world, ehr, patient, hospital, outsider):
+    _, (claim_id, rec), _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
+    for account in (hospital, outsider):
+        with reverts("ClaimsNotPlanInsurer", world["plan"], account):
+            claims.deny(rec, 1, {"from": account})
+    assert claims.claim(claim_id)["status"] == ClaimStatus.PENDED

@@ -508,3 +508,23 @@ def test_revoke_by_signature(consent, signer_patient, hospital, outsider):
     assert not check(consent, p, hospital)[0]
     with reverts("ConsentUnknownGrant", "0x" + RECORD.hex()):
         consent.revokeBySig(RECORD, p, 2, deadline, rsig, {"from": outsider})
+
+
+def test_revoke_by_signature_of_stranger_reverts(consent, signer_patient, hospital, outsider):
+    p = signer_patient.address
+    t = terms(p, hospital)
+    deadline = chain[-1].timestamp + 600
+    sig = sign_grant_independently(consent, signer_patient.key, t, p, 0, deadline)
+    gid = consent.grantBySig(t, p, 0, deadline, sig, {"from": outsider}).events["ConsentGranted"]["grantId"]
+    stranger = Account.create()
+    struct_hash = keccak(
+        encode(
+            ["bytes32", "bytes32", "address", "uint256", "uint256"],
+            [keccak(REVOKE_TYPE), bytes(gid), stranger.address, 1, deadline],
+        )
+    )
+    s = keys.PrivateKey(stranger.key).sign_msg_hash(independent_digest(consent, struct_hash))
+    rsig = s.r.to_bytes(32, "big") + s.s.to_bytes(32, "big") + bytes([s.v + 27])
+    with reverts("ConsentSignerNotAuthorized", stranger.address, p):
+        consent.revokeBySig(gid, stranger.address, 1, deadline, rsig, {"from": outsider})
+    assert check(consent, p, hospital)[0]

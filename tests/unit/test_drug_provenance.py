@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from brownie import DrugProvenance, chain
+from brownie import DrugProvenance, chain, network  # noqa: F401 - network is used by skipif
 
 from medchain.drug import BatchStatus, SerialTree, lot_bytes
 from medchain.types import Action
@@ -365,3 +365,20 @@ def test_verify_pack(drugs, batch):
 def test_constructor_rejects_zero_registry(regulator):
     with reverts("DrugZeroAddress"):
         DrugProvenance.deploy(ZERO, {"from": regulator})
+
+
+@pytest.mark.skipif("network.show_active() != 'development'", reason="pins block timestamps with Anvil")
+def test_identical_shipment_in_the_same_second_reverts(drugs, batch, manufacturer, distributor, web3):
+    first = drugs.ship(batch, distributor, 10, {"from": manufacturer})
+    drugs.cancelShipment(ref_of(first), {"from": manufacturer})  # holding is back to what it was
+    web3.provider.make_request("evm_setNextBlockTimestamp", [first.timestamp])
+    with reverts("DrugShipmentExists", first.events["Shipped"]["shipmentId"]):
+        drugs.ship(batch, distributor, 10, {"from": manufacturer})
+
+
+def test_release_by_others_reverts(drugs, batch, manufacturer, distributor, outsider):
+    drugs.quarantine(batch, 1, {"from": manufacturer})
+    for account in (distributor, outsider):
+        with reverts("DrugNotAuthority", account):
+            drugs.release(batch, {"from": account})
+    assert drugs.batch(batch)["status"] == BatchStatus.QUARANTINED

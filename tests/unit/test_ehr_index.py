@@ -363,3 +363,10 @@ def test_constructor_rejects_zero_dependencies(regulator, consent, registry):
 
 def test_time_is_recorded(ehr, anchored):
     assert abs(ehr.record(anchored.record_id)["anchoredAt"] - chain[-1].timestamp) <= 1
+
+
+def test_batched_record_refused_to_reader_without_consent(ehr, lab_batch, outsider):
+    batch_id, headers, tree = lab_batch
+    h = headers[0]
+    with reverts("EHRAccessDenied", h.record_id, outsider, TREAT):
+        ehr.accessBatchedRecord(h.as_tuple(), batch_id, tree.proof(h.record_id), TREAT, {"from": outsider})
