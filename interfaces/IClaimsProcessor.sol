@@ -97,46 +97,80 @@ interface IClaimsProcessor {
 
     // ─── Errors ─────────────────────────────────────────────────────────────────────────────
 
+    /// @notice Thrown when a dependency given at deployment is the zero address.
     error ClaimsZeroAddress();
+    /// @notice Thrown when the caller must be an active insurer and is not.
     error ClaimsNotInsurer(address account);
+    /// @notice Thrown when the caller must be an active provider (hospital kinds, laboratory, pharmacy) and is not.
     error ClaimsNotProvider(address account);
+    /// @notice Thrown when plan terms are invalid (zero root, coinsurance above 100 %, zero per-claim limit, annual limit below it).
     error ClaimsInvalidPlan();
+    /// @notice Thrown when a plan id does not exist.
     error ClaimsUnknownPlan(uint256 planId);
+    /// @notice Thrown when the caller is not the plan's insurer.
     error ClaimsNotPlanInsurer(uint256 planId, address account);
+    /// @notice Thrown when an amount (funding, billed) is zero.
     error ClaimsZeroAmount();
+    /// @notice Thrown when an enrolment period ends before it starts or has already ended.
     error ClaimsInvalidEnrolment(uint40 start, uint40 end);
+    /// @notice Thrown when the patient is already enrolled in the plan.
     error ClaimsAlreadyEnrolled(uint256 planId, address patient);
+    /// @notice Thrown when the patient's enrolment signature is past its deadline.
     error ClaimsSignatureExpired(uint256 deadline);
+    /// @notice Thrown when the enrolment signature is not the patient's (for this plan, period and nonce).
     error ClaimsInvalidSignature(address patient);
+    /// @notice Thrown when the patient is not enrolled in the plan.
     error ClaimsNotEnrolled(uint256 planId, address patient);
+    /// @notice Thrown when the claim falls outside the patient's coverage period.
     error ClaimsCoverageExpired(uint256 planId, address patient, uint40 end);
+    /// @notice Thrown when a claim names no evidence record.
     error ClaimsNoEvidence();
+    /// @notice Thrown when an evidence record is not anchored, or not this patient's, or not the claiming provider's.
     error ClaimsInvalidEvidence(bytes32 recordId);
+    /// @notice Thrown when an evidence record was already used by a claim.
     error ClaimsEvidenceAlreadyClaimed(bytes32 recordId);
+    /// @notice Thrown when the insurer holds no payment-purpose (HPAYMT) consent covering the evidence.
     error ClaimsNoPaymentConsent(address insurer, bytes32 recordId);
+    /// @notice Thrown when the service (commitment and allowed amount) is not proven in the plan's covered-services root.
     error ClaimsServiceNotCovered(bytes32 commitment);
+    /// @notice Thrown when the same service was already claimed for the patient on the same day.
     error ClaimsDuplicateService(address patient, bytes32 commitment, uint256 day);
+    /// @notice Thrown when a drug claim's dispense does not exist for this patient and provider, or was already claimed.
     error ClaimsInvalidDispense(bytes32 dispenseId);
+    /// @notice Thrown when no claim has this record (altered or never submitted).
     error ClaimsUnknownClaim(bytes32 claimId);
+    /// @notice Thrown when the claim's status does not allow the operation.
     error ClaimsInvalidTransition(bytes32 claimId, ClaimStatus status);
+    /// @notice Thrown when an approved amount exceeds the claim's maximum (or the year's remaining limit on appeal).
     error ClaimsAmountAboveMaximum(uint64 amount, uint64 maxPayable);
+    /// @notice Thrown when a claim is appealed a second time.
     error ClaimsAlreadyAppealed(bytes32 claimId);
+    /// @notice Thrown when the caller is not the claim's provider (appeal) or patient (settlement).
     error ClaimsNotClaimParty(bytes32 claimId, address account);
+    /// @notice Thrown when the plan's pool cannot pay an approved claim yet.
     error ClaimsInsufficientPool(uint256 planId, uint64 pool, uint64 needed);
+    /// @notice Thrown when there is no unpaid patient share on a paid claim.
     error ClaimsNothingToSettle(bytes32 claimId);
 
     // ─── Events ─────────────────────────────────────────────────────────────────────────────
 
+    /// @notice Emitted when an insurer creates a plan, with its full terms.
     event PlanCreated(uint256 indexed planId, address indexed insurer, PlanTerms terms);
+    /// @notice Emitted when tokens are added to a plan's pool; `pool` is the new balance.
     event PlanFunded(uint256 indexed planId, address indexed funder, uint64 amount, uint64 pool);
+    /// @notice Emitted when a patient joins a plan for [start, end].
     event PatientEnrolled(uint256 indexed planId, address indexed patient, uint40 start, uint40 end);
     /// @notice Emitted for every accepted claim with its record (computed figures included).
     event ClaimSubmitted(
         bytes32 indexed claimId, uint256 indexed planId, address indexed provider, ClaimRecord record, ClaimStatus status
     );
+    /// @notice Emitted when the insurer approves (amount) or denies (reason code) a claim.
     event ClaimReviewed(bytes32 indexed claimId, address indexed insurer, ClaimStatus status, uint64 amount, uint16 reason);
+    /// @notice Emitted when the provider appeals a denied claim.
     event ClaimAppealed(bytes32 indexed claimId, address indexed provider);
+    /// @notice Emitted when the provider is paid from the pool.
     event ClaimPaid(bytes32 indexed claimId, address indexed provider, uint64 amount);
+    /// @notice Emitted when the patient pays its share to the provider through the contract.
     event PatientShareSettled(bytes32 indexed claimId, address indexed patient, uint64 amount);
 
     // ─── Writes ─────────────────────────────────────────────────────────────────────────────
@@ -183,16 +217,21 @@ interface IClaimsProcessor {
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────
 
+    /// @notice A plan by id (ids start at 1).
     function plan(uint256 planId) external view returns (Plan memory);
 
+    /// @notice A patient's enrolment in a plan with its running totals.
     function enrolment(uint256 planId, address patient) external view returns (Enrolment memory);
 
+    /// @notice A claim's current state (its record is in the ClaimSubmitted event).
     function claim(bytes32 claimId) external view returns (ClaimState memory);
 
     /// @notice The id of a claim record.
     function claimIdOf(ClaimRecord calldata record) external pure returns (bytes32);
 
+    /// @notice The nonce the patient's next enrolment signature must carry.
     function enrolNonce(address patient) external view returns (uint256);
 
+    /// @notice Total paid to providers from the plan's pool.
     function totalPaid(uint256 planId) external view returns (uint256);
 }

@@ -181,14 +181,19 @@ interface IDrugProvenance {
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────
 
+    /// @notice The id of batch (gtin, lot).
     function batchIdOf(uint64 gtin, bytes20 lot) external pure returns (bytes32);
 
+    /// @notice A batch (all zero if unknown).
     function batch(bytes32 batchId) external view returns (Batch memory);
 
+    /// @notice What `holder` holds of a batch, available and in transit.
     function holding(bytes32 batchId, address holder) external view returns (Holding memory);
 
+    /// @notice A shipment's status.
     function shipmentStatus(bytes32 shipmentId) external view returns (ShipmentStatus);
 
+    /// @notice The manufacturer that registered `gtin` (zero if none).
     function manufacturerOf(uint64 gtin) external view returns (address);
 
     /// @notice Whether a dispense with this id happened (claims check drug claims against it).

@@ -179,7 +179,7 @@ interface IEHRIndex {
         view
         returns (bool);
 
-    /// @notice Whether the record (single or, with batchId > 0, batched) exists, is not entered in
-    /// error and the custodian could anchor it (for other contracts, e.g. claims evidence).
+    /// @notice Whether a singly anchored record with this header exists and is not entered in error
+    /// (current or superseded): what ClaimsProcessor checks for evidence.
     function isValidRecord(RecordHeader calldata header) external view returns (bool);
 }
