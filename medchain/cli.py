@@ -18,9 +18,9 @@ from rich.table import Table
 from medchain import demo as demo_module
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain, Sender, connect
-from medchain.consent import Actions, Purpose
+from medchain.consent import NO_END, Actions, GrantTerms, Purpose
 from medchain.deploy import Suite, SuiteConfig, default_manifest_path, deploy_suite
-from medchain.drug import GS1Error
+from medchain.drug import DrugClient, GS1Error
 from medchain.errors import ConfigurationError, MedChainError
 from medchain.localchain import CHAINS, LocalChain
 from medchain.store import LocalFolderStore
@@ -289,6 +289,82 @@ def patient_grants(obj: Context, address: str) -> None:
     obj.emit(rows, table)
 
 
+def _scope(
+    text: str, patient_address: str, grantee: str, actions: int, purposes: list[Purpose], until: int
+) -> GrantTerms:
+    kind, _, value = text.partition(":")
+    if kind == "all" and not value:
+        return GrantTerms.for_all(patient_address, grantee, actions, *purposes, not_after=until)
+    if kind == "category" and value:
+        return GrantTerms.for_category(patient_address, grantee, value, actions, *purposes, not_after=until)
+    if kind == "record" and value:
+        return GrantTerms.for_record(
+            patient_address, grantee, _parse_digest(value), actions, *purposes, not_after=until
+        )
+    raise click.BadParameter(
+        f"{text!r}: use all, category:<FHIR type> or record:<0x record id>", param_hint="--scope"
+    )
+
+
+@patient.command("grant")
+@click.argument("grantee")
+@click.option(
+    "--scope",
+    "scope_text",
+    default="all",
+    show_default=True,
+    help="all, category:<FHIR resource type> or record:<0x record id>.",
+)
+@click.option("--actions", default="read", show_default=True, help="Comma list of read, append, share.")
+@click.option(
+    "--purpose",
+    "purpose_texts",
+    multiple=True,
+    default=("TREAT",),
+    show_default=True,
+    help="PurposeOfUse code: TREAT, HPAYMT, HRESCH or ETREAT (repeatable).",
+)
+@click.option("--days", type=int, default=None, help="Valid for this many days (default: no end).")
+@click.pass_obj
+def patient_grant(
+    obj: Context,
+    grantee: str,
+    scope_text: str,
+    actions: str,
+    purpose_texts: tuple[str, ...],
+    days: int | None,
+) -> None:
+    """Grant GRANTEE access to the sender's data (the sender is the patient or its guardian)."""
+    names = {name: flag for flag, name in ACTION_NAMES}
+    try:
+        action_bits = sum(int(names[a.strip()]) for a in actions.split(","))
+        purposes = [Purpose.parse(p) for p in purpose_texts]
+    except KeyError as exc:
+        raise click.BadParameter(
+            f"unknown action {exc}; use read, append, share", param_hint="--actions"
+        ) from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--purpose") from None
+    suite = obj.suite()
+    sender = obj.sender()
+    patient_address = sender if isinstance(sender, str) else sender.address
+    now = int(suite.chain.w3.eth.get_block("latest")["timestamp"])
+    until = now + days * 86400 if days else NO_END
+    terms = _scope(scope_text, patient_address, grantee, action_bits, purposes, until)
+    grant_id = suite.consent.grant(sender, terms)
+    obj.emit({"grant": "0x" + grant_id.hex()}, _one_row("Consent granted", "grant", "0x" + grant_id.hex()))
+
+
+@patient.command("revoke")
+@click.argument("grant_id")
+@click.pass_obj
+def patient_revoke(obj: Context, grant_id: str) -> None:
+    """Revoke GRANT_ID (the sender is the patient or its guardian)."""
+    suite = obj.suite()
+    suite.consent.revoke(obj.sender(), _parse_digest(grant_id))
+    obj.emit({"revoked": grant_id}, _one_row("Consent revoked", "grant", grant_id))
+
+
 @cli.group()
 def ehr() -> None:
     """Health record index: records and their access history."""
@@ -386,6 +462,65 @@ def drug_trace(obj: Context, gtin: str, lot: str, epcis: bool) -> None:
     obj.emit(rows, table)
 
 
+@drug.command("ship")
+@click.argument("gtin")
+@click.argument("lot")
+@click.argument("to")
+@click.argument("quantity", type=click.IntRange(min=1))
+@click.pass_obj
+def drug_ship(obj: Context, gtin: str, lot: str, to: str, quantity: int) -> None:
+    """Ship QUANTITY units of batch GTIN + LOT from the sender to TO (pending until received)."""
+    client = obj.suite().drugs
+    ref = client.ship(obj.sender(), _batch(client, gtin, lot), to, quantity)
+    obj.emit(
+        {"to": ref["to"], "quantity": ref["quantity"]}, _one_row("Shipped", "to", f"{ref['to']} x{quantity}")
+    )
+
+
+@drug.command("receive")
+@click.argument("gtin")
+@click.argument("lot")
+@click.pass_obj
+def drug_receive(obj: Context, gtin: str, lot: str) -> None:
+    """Receive every pending shipment of batch GTIN + LOT addressed to the sender."""
+    client = obj.suite().drugs
+    sender = obj.sender()
+    me = sender if isinstance(sender, str) else sender.address
+    refs = client.pending_shipments(_batch(client, gtin, lot), to=me)
+    if not refs:
+        raise MedChainError(f"no pending shipment of {gtin} / {lot} is addressed to {me}")
+    for ref in refs:
+        client.receive(sender, ref)
+    total = sum(int(r["quantity"]) for r in refs)
+    obj.emit(
+        {"received": len(refs), "units": total}, _one_row("Received", "units", f"{total} in {len(refs)}")
+    )
+
+
+@drug.command("recall")
+@click.argument("gtin")
+@click.argument("lot")
+@click.option("--reason", type=int, required=True, help="Reason code.")
+@click.pass_obj
+def drug_recall(obj: Context, gtin: str, lot: str, reason: int) -> None:
+    """Recall batch GTIN + LOT (manufacturer or regulator); prints who held how much."""
+    client = obj.suite().drugs
+    holders = client.recall(obj.sender(), _batch(client, gtin, lot), reason)
+    table = Table(title=f"Recalled {gtin} / {lot}: holders at recall")
+    table.add_column("holder")
+    table.add_column("units")
+    for holder, units in holders.items():
+        table.add_row(holder, str(units))
+    obj.emit(holders, table)
+
+
+def _batch(client: DrugClient, gtin: str, lot: str) -> bytes:
+    try:
+        return client.batch_id(gtin, lot)
+    except GS1Error as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @cli.group()
 def claim() -> None:
     """Insurance claims: reports and pending reviews."""
@@ -435,6 +570,40 @@ def claim_pending(obj: Context, plan_id: int) -> None:
             }
         )
     obj.emit(rows, table)
+
+
+@claim.command("approve")
+@click.argument("claim_id")
+@click.option(
+    "--amount", type=int, default=None, help="Amount in token units (default: the claim's maximum)."
+)
+@click.pass_obj
+def claim_approve(obj: Context, claim_id: str, amount: int | None) -> None:
+    """Approve a pended or appealed claim (the sender is the plan's insurer)."""
+    claims = obj.suite().claims
+    view = claims.claim(_parse_digest(claim_id))
+    status = claims.approve(obj.sender(), view, view.max_payable if amount is None else amount)
+    obj.emit(
+        {"claim": claim_id, "status": status.name.lower()}, _one_row("Claim", "status", status.name.lower())
+    )
+
+
+@claim.command("deny")
+@click.argument("claim_id")
+@click.option("--reason", type=int, required=True, help="Reason code.")
+@click.pass_obj
+def claim_deny(obj: Context, claim_id: str, reason: int) -> None:
+    """Deny a pended or appealed claim with a reason code (the sender is the plan's insurer)."""
+    claims = obj.suite().claims
+    claims.deny(obj.sender(), claims.claim(_parse_digest(claim_id)), reason)
+    obj.emit({"claim": claim_id, "status": "denied"}, _one_row("Claim", "status", "denied"))
+
+
+def _one_row(title: str, field: str, value: str) -> Table:
+    table = Table(title=title)
+    table.add_column(field)
+    table.add_row(value)
+    return table
 
 
 def _show_proposal(obj: Context, suite: Suite, proposal_id: int) -> None:

@@ -215,6 +215,20 @@ class DrugClient:
 
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
 
+    def pending_shipments(self, batch_id: bytes, to: str | None = None) -> list[dict[str, Any]]:
+        """Shipments of a batch still waiting to be received (optionally only those addressed to ``to``)."""
+        logs = self.contract.events.Shipped().get_logs(
+            from_block=self.from_block, argument_filters={"batchId": batch_id}
+        )
+        pending = []
+        for log in logs:
+            ref = dict(log["args"]["ref"])
+            if to is not None and ref["to"] != Web3.to_checksum_address(to):
+                continue
+            if self.chain.call(self.contract.functions.shipmentStatus(log["args"]["shipmentId"])) == 1:
+                pending.append(ref)
+        return pending
+
     def status(self, batch_id: bytes) -> BatchStatus:
         return BatchStatus(self.chain.call(self.contract.functions.batch(batch_id))[3])
 
