@@ -1,5 +1,5 @@
 """Drug provenance figures: gas of commission, ship, receive, dispense, recall; and the latency of
-tracing a batch with 1,000 events from a fresh client.
+tracing a batch with 1,000 events (one block each: Anvil auto-mine) from a fresh client.
 
     .venv/bin/python -m bench.drug      (part of `make bench`)
 """
@@ -25,7 +25,7 @@ TRACE_EVENTS = 1000
 
 
 def main() -> None:
-    with LocalChain("anvil", block_time=1) as w3:
+    with LocalChain("anvil") as w3:
         chain, suite, acct, manifest = deploy_with(w3, Kind.MANUFACTURER, Kind.DISTRIBUTOR, Kind.PHARMACY)
         maker, dist, pharm = acct[1], acct[2], acct[3]
         fn = suite.drugs.contract.functions

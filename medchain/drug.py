@@ -13,6 +13,7 @@ from typing import Any
 from biip import ParseError
 from biip.gs1_messages import GS1Message
 from biip.gtin import Gtin
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from web3 import Web3
 from web3.contract import Contract
@@ -137,6 +138,7 @@ class DrugClient:
         self.chain = chain
         self.contract = contract
         self.from_block = from_block
+        self._decoder_cache: dict[bytes, tuple[str, Any]] | None = None
 
     @property
     def address(self) -> str:
@@ -264,61 +266,82 @@ class DrugClient:
         return PackVerdict(bool(genuine), BatchStatus(status), int(expiry), holders)
 
     def history(self, batch_id: bytes) -> list[BatchEvent]:
-        """Every event of a batch in chain order: two eth_getLogs calls, decoded locally."""
-        w3 = self.chain.w3
+        """Every event of a batch in chain order: two eth_getLogs calls, decoded locally.
+
+        Block times come with the logs where the node provides them (Anvil's ``blockTimestamp``),
+        otherwise from batched ``eth_getBlockByNumber`` requests.
+        """
         topic = "0x" + batch_id.hex()
-        raw = []
+        raw: list[Any] = []
         for topics in ([None, topic], [None, None, topic]):
-            raw += w3.eth.get_logs(
-                {
-                    "address": self.contract.address,
-                    "fromBlock": self.from_block,
-                    "toBlock": "latest",
-                    "topics": topics,
-                }
-            )
-        event_abis: list[dict[str, Any]] = [dict(e) for e in self.contract.abi if e.get("type") == "event"]
-        by_topic = {bytes(Web3.keccak(text=_signature(e))): str(e["name"]) for e in event_abis}
-        kinds = {
-            "BatchCommissioned": "commissioned",
-            "Shipped": "shipped",
-            "Received": "received",
-            "ShipmentCancelled": "cancelled",
-            "Dispensed": "dispensed",
-            "BatchStatusChanged": "status",
-            "HolderAtRecall": "holder_at_recall",
-            "UnitsDestroyed": "destroyed",
-        }
-        times: dict[int, int] = {}
+            request = {
+                "address": self.contract.address,
+                "fromBlock": hex(self.from_block),
+                "toBlock": "latest",
+                "topics": topics,
+            }
+            raw += self.chain.w3.provider.make_request("eth_getLogs", [request]).get("result") or []  # type: ignore[arg-type]
+        raw.sort(key=lambda entry: (int(entry["blockNumber"], 16), int(entry["logIndex"], 16)))
+        missing = sorted({int(e["blockNumber"], 16) for e in raw if "blockTimestamp" not in e})
+        times = self._block_times(missing) if missing else {}
+        decoders = self._decoders()
         shipments: dict[bytes, dict[str, Any]] = {}
         events = []
-        for log in sorted(raw, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
-            name = by_topic.get(bytes(log["topics"][0]))
-            if name not in kinds:
+        for log in raw:
+            found = decoders.get(bytes.fromhex(log["topics"][0][2:]))
+            if found is None:
                 continue
-            decoded = getattr(self.contract.events, name)().process_log(log)
-            block = int(log["blockNumber"])
-            if block not in times:
-                times[block] = int(w3.eth.get_block(block)["timestamp"])
-            args = dict(decoded["args"])
+            kind, decode = found
+            args = decode(log)
+            block = int(log["blockNumber"], 16)
             if "ref" in args:
-                args.update({k: v for k, v in dict(args["ref"]).items() if k in ("from", "to", "quantity")})
-            if kinds[name] in ("received", "cancelled"):  # name both parties, as the shipment did
-                parties = shipments.get(bytes(args["shipmentId"]), {})
-                args = {**parties, **args}
-            elif kinds[name] == "shipped":
-                shipments[bytes(args["shipmentId"])] = {"from": args["from"], "to": args["to"]}
+                args.update({k: v for k, v in args["ref"].items() if k in ("from", "to", "quantity")})
+            if kind in ("received", "cancelled"):  # name both parties, as the shipment did
+                args = {**shipments.get(args["shipmentId"], {}), **args}
+            elif kind == "shipped":
+                shipments[args["shipmentId"]] = {"from": args["from"], "to": args["to"]}
+            timestamp = int(log["blockTimestamp"], 16) if "blockTimestamp" in log else times[block]
             events.append(
-                BatchEvent(
-                    kinds[name],
-                    block,
-                    int(log["logIndex"]),
-                    log["transactionHash"].to_0x_hex(),
-                    times[block],
-                    args,
-                )
+                BatchEvent(kind, block, int(log["logIndex"], 16), log["transactionHash"], timestamp, args)
             )
         return events
+
+    def _decoders(self) -> dict[bytes, tuple[str, Any]]:
+        """Per event topic: its kind and a decoder of raw JSON-RPC logs (eth_abi, no web3 formatting)."""
+        if self._decoder_cache is None:
+            kinds = {
+                "BatchCommissioned": "commissioned",
+                "Shipped": "shipped",
+                "Received": "received",
+                "ShipmentCancelled": "cancelled",
+                "Dispensed": "dispensed",
+                "BatchStatusChanged": "status",
+                "HolderAtRecall": "holder_at_recall",
+                "UnitsDestroyed": "destroyed",
+            }
+            self._decoder_cache = {}
+            events: list[dict[str, Any]] = [dict(e) for e in self.contract.abi if e.get("type") == "event"]
+            for abi in events:
+                name = str(abi["name"])
+                if name in kinds:
+                    topic = bytes(Web3.keccak(text=_signature(abi)))
+                    self._decoder_cache[topic] = (kinds[name], _log_decoder(abi))
+        return self._decoder_cache
+
+    def _block_times(self, blocks: list[int]) -> dict[int, int]:
+        """Timestamps of many blocks in JSON-RPC batches (one round trip per 500 blocks)."""
+        w3 = self.chain.w3
+        times: dict[int, int] = {}
+        for start in range(0, len(blocks), 500):
+            chunk = blocks[start : start + 500]
+            with w3.batch_requests() as batch:
+                for number in chunk:
+                    batch.add(w3.eth.get_block(number))
+                answers = batch.execute()
+            for number, block in zip(chunk, answers, strict=True):
+                header: Any = block
+                times[number] = int(header["timestamp"])
+        return times
 
     def trace_forward(self, batch_id: bytes, holder: str) -> list[BatchEvent]:
         """Where units went from ``holder`` onwards (shipments out, recursively, and dispenses)."""
@@ -452,6 +475,35 @@ def _signature(entry: dict[str, Any]) -> str:
     from medchain.artifacts import abi_type
 
     return f"{entry['name']}({','.join(abi_type(i) for i in entry['inputs'])})"
+
+
+def _log_decoder(abi: dict[str, Any]) -> Any:
+    """A function decoding one raw log of event ``abi`` into a dict of its arguments."""
+    from medchain.artifacts import abi_type
+
+    inputs = abi["inputs"]
+    indexed = [i for i in inputs if i["indexed"]]
+    plain = [i for i in inputs if not i["indexed"]]
+    plain_types = [abi_type(i) for i in plain]
+
+    def convert(entry: dict[str, Any], value: Any) -> Any:
+        if entry["type"] == "address":
+            return Web3.to_checksum_address(value)
+        if entry["type"] == "tuple":
+            return {c["name"]: convert(c, v) for c, v in zip(entry["components"], value, strict=True)}
+        return value
+
+    def decode(log: dict[str, Any]) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        for entry, topic in zip(indexed, log["topics"][1:], strict=True):
+            (value,) = abi_decode([abi_type(entry)], bytes.fromhex(topic[2:]))
+            args[entry["name"]] = convert(entry, value)
+        values = abi_decode(plain_types, bytes.fromhex(log["data"][2:]))
+        for entry, value in zip(plain, values, strict=True):
+            args[entry["name"]] = convert(entry, value)
+        return args
+
+    return decode
 
 
 def _ref_tuple(ref: dict[str, Any]) -> tuple[Any, ...]:
