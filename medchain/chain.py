@@ -144,6 +144,20 @@ class Chain:
         except (Web3Exception, ValueError, OSError) as exc:
             raise TransactionFailed(f"the transfer could not be sent: {exc}") from None
 
+    def block_times(self, blocks: list[int]) -> dict[int, int]:
+        """Timestamps of many blocks, fetched in JSON-RPC batches of 500."""
+        times: dict[int, int] = {}
+        for start in range(0, len(blocks), 500):
+            chunk = blocks[start : start + 500]
+            with self.w3.batch_requests() as batch:
+                for number in chunk:
+                    batch.add(self.w3.eth.get_block(number))
+                answers = batch.execute()
+            for number, block in zip(chunk, answers, strict=True):
+                header: Any = block
+                times[number] = int(header["timestamp"])
+        return times
+
     def call(self, fn: ContractFunction) -> Any:
         """Calls a view function, turning a custom-error revert into ``ContractRevert``."""
         try:

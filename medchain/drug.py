@@ -283,7 +283,7 @@ class DrugClient:
             raw += self.chain.w3.provider.make_request("eth_getLogs", [request]).get("result") or []  # type: ignore[arg-type]
         raw.sort(key=lambda entry: (int(entry["blockNumber"], 16), int(entry["logIndex"], 16)))
         missing = sorted({int(e["blockNumber"], 16) for e in raw if "blockTimestamp" not in e})
-        times = self._block_times(missing) if missing else {}
+        times = self.chain.block_times(missing)
         decoders = self._decoders()
         shipments: dict[bytes, dict[str, Any]] = {}
         events = []
@@ -327,21 +327,6 @@ class DrugClient:
                     topic = bytes(Web3.keccak(text=_signature(abi)))
                     self._decoder_cache[topic] = (kinds[name], _log_decoder(abi))
         return self._decoder_cache
-
-    def _block_times(self, blocks: list[int]) -> dict[int, int]:
-        """Timestamps of many blocks in JSON-RPC batches (one round trip per 500 blocks)."""
-        w3 = self.chain.w3
-        times: dict[int, int] = {}
-        for start in range(0, len(blocks), 500):
-            chunk = blocks[start : start + 500]
-            with w3.batch_requests() as batch:
-                for number in chunk:
-                    batch.add(w3.eth.get_block(number))
-                answers = batch.execute()
-            for number, block in zip(chunk, answers, strict=True):
-                header: Any = block
-                times[number] = int(header["timestamp"])
-        return times
 
     def trace_forward(self, batch_id: bytes, holder: str) -> list[BatchEvent]:
         """Where units went from ``holder`` onwards (shipments out, recursively, and dispenses)."""

@@ -332,10 +332,10 @@ class EHRClient:
         logs = self.contract.events.RecordAccessed().get_logs(
             from_block=self.from_block, argument_filters=filters
         )
+        times = self.chain.block_times(sorted({int(log["blockNumber"]) for log in logs}))
         out = []
         for log in logs:
             a = log["args"]
-            block = self.chain.w3.eth.get_block(log["blockNumber"])
             out.append(
                 {
                     "record_id": bytes(a["recordId"]),
@@ -345,7 +345,7 @@ class EHRClient:
                     "authorization": bytes(a["authorization"]),
                     "break_glass": bool(a["breakGlass"]),
                     "block": int(log["blockNumber"]),
-                    "timestamp": int(block["timestamp"]),
+                    "timestamp": times[int(log["blockNumber"])],
                     "tx": log["transactionHash"].to_0x_hex(),
                 }
             )

@@ -158,7 +158,7 @@ def test_bad_input_has_named_errors(suite, journey, distributor, pharmacy, outsi
 def test_block_times_fallback_matches_the_chain(suite, journey, web3):
     """Nodes without `blockTimestamp` in logs get times from batched block requests."""
     blocks = sorted({e.block for e in suite.drugs.history(journey)})
-    times = suite.drugs._block_times(blocks)
+    times = suite.chain.block_times(blocks)
     assert times == {b: web3.eth.get_block(b)["timestamp"] for b in blocks}
     assert [e.timestamp for e in suite.drugs.history(journey)] == [
         times[e.block] for e in suite.drugs.history(journey)
