@@ -212,3 +212,16 @@ def _revert_data(exc: Exception) -> bytes:
     if isinstance(data, bytes | bytearray):
         return bytes(data)
     return b""
+
+
+class ContractClient:
+    """Base of the SDK's per-contract clients: one chain, one contract, events read from a block on."""
+
+    def __init__(self, chain: Chain, contract: Contract, from_block: int = 0) -> None:
+        self.chain = chain
+        self.contract = contract
+        self.from_block = from_block
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)

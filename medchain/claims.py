@@ -14,7 +14,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from medchain.chain import Chain, Sender
+from medchain.chain import Chain, ContractClient, Sender
 from medchain.ehr import AnchoredRecord
 from medchain.eip712 import sign_typed
 from medchain.errors import MedChainError
@@ -177,18 +177,12 @@ class ClaimView:
         return int(self._field("submittedAt"))
 
 
-class ClaimsClient:
+class ClaimsClient(ContractClient):
     """Plans, enrolment, claims, review and reports over one ClaimsProcessor."""
 
     def __init__(self, chain: Chain, contract: Contract, token: Contract, from_block: int = 0) -> None:
-        self.chain = chain
-        self.contract = contract
+        super().__init__(chain, contract, from_block)
         self.token = token
-        self.from_block = from_block
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     # ─── Insurer ────────────────────────────────────────────────────────────────────────────
 

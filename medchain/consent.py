@@ -8,14 +8,14 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 
-from medchain.chain import Chain, Sender
+from medchain.chain import ContractClient, Sender
 from medchain.eip712 import domain_of, sign_typed
 from medchain.types import fixed_ascii
 
 NO_END = 2**40 - 1
+ZERO32 = b"\0" * 32
 """``notAfter`` of a grant that does not expire."""
 
 
@@ -122,11 +122,12 @@ class GrantTerms:
         not_before: int = 0,
         not_after: int = NO_END,
     ) -> GrantTerms:
+        """All of the patient's data."""
         return cls(
             patient,
             grantee,
             ScopeKind.ALL,
-            b"\0" * 32,
+            ZERO32,
             int(actions),
             Purpose.mask(*purposes),
             not_before,
@@ -144,15 +145,11 @@ class GrantTerms:
         not_before: int = 0,
         not_after: int = NO_END,
     ) -> GrantTerms:
-        return cls(
-            patient,
-            grantee,
-            ScopeKind.CATEGORY,
-            category_code(category),
-            int(actions),
-            Purpose.mask(*purposes),
-            not_before,
-            not_after,
+        """One data category: a FHIR resource type such as ``Observation``."""
+        return replace(
+            cls.for_all(patient, grantee, actions, *purposes, not_before=not_before, not_after=not_after),
+            scope_kind=ScopeKind.CATEGORY,
+            scope_value=category_code(category),
         )
 
     @classmethod
@@ -166,15 +163,11 @@ class GrantTerms:
         not_before: int = 0,
         not_after: int = NO_END,
     ) -> GrantTerms:
-        return cls(
-            patient,
-            grantee,
-            ScopeKind.RECORD,
-            record_id,
-            int(actions),
-            Purpose.mask(*purposes),
-            not_before,
-            not_after,
+        """One record, by its EHRIndex id."""
+        return replace(
+            cls.for_all(patient, grantee, actions, *purposes, not_before=not_before, not_after=not_after),
+            scope_kind=ScopeKind.RECORD,
+            scope_value=record_id,
         )
 
     def as_tuple(self) -> tuple[Any, ...]:
@@ -252,17 +245,8 @@ REVOKE_TYPES = [
 ]
 
 
-class ConsentClient:
+class ConsentClient(ContractClient):
     """Patient-side and institution-side consent operations."""
-
-    def __init__(self, chain: Chain, contract: Contract, from_block: int = 0) -> None:
-        self.chain = chain
-        self.contract = contract
-        self.from_block = from_block
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     # ─── Direct grants ──────────────────────────────────────────────────────────────────────
 

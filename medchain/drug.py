@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from medchain.chain import Chain, Sender
+from medchain.chain import Chain, ContractClient, Sender
 from medchain.errors import MedChainError
 from medchain.merkle import MerkleTree
 from medchain.types import fixed_ascii
@@ -131,18 +131,12 @@ class PackVerdict:
     holders: dict[str, int]
 
 
-class DrugClient:
+class DrugClient(ContractClient):
     """Manufacturer, distributor, pharmacy and regulator operations on DrugProvenance."""
 
     def __init__(self, chain: Chain, contract: Contract, from_block: int = 0) -> None:
-        self.chain = chain
-        self.contract = contract
-        self.from_block = from_block
+        super().__init__(chain, contract, from_block)
         self._decoder_cache: dict[bytes, tuple[str, Any]] | None = None
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     # ─── Writes ─────────────────────────────────────────────────────────────────────────────
 

@@ -22,7 +22,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from medchain import crypto
-from medchain.chain import Chain, Sender
+from medchain.chain import Chain, ContractClient, Sender
 from medchain.consent import Purpose, category_code, category_text
 from medchain.errors import MedChainError
 from medchain.merkle import MerkleTree
@@ -165,18 +165,12 @@ class KeyVault:
             ) from None
 
 
-class EHRClient:
+class EHRClient(ContractClient):
     """Anchors, amends, accesses and reads records through EHRIndex and a content store."""
 
     def __init__(self, chain: Chain, contract: Contract, store: ContentStore, from_block: int = 0) -> None:
-        self.chain = chain
-        self.contract = contract
+        super().__init__(chain, contract, from_block)
         self.store = store
-        self.from_block = from_block
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     # ─── Writing ────────────────────────────────────────────────────────────────────────────
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from medchain.chain import Chain, Sender
+from medchain.chain import ContractClient, Sender
 from medchain.types import Action, Address, Kind, MemberStatus, ProposalStatus, kind_mask
 
 
@@ -43,16 +42,8 @@ class Proposal:
     status: ProposalStatus
 
 
-class RegistryClient:
+class RegistryClient(ContractClient):
     """Reads and governs the consortium registry through web3.py."""
-
-    def __init__(self, chain: Chain, contract: Contract) -> None:
-        self.chain = chain
-        self.contract = contract
-
-    @property
-    def address(self) -> Address:
-        return self.contract.address
 
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
 
