@@ -12,7 +12,7 @@ from web3.logs import DISCARD
 
 from medchain.chain import ContractClient, Sender
 from medchain.eip712 import domain_of, sign_typed
-from medchain.types import fixed_ascii
+from medchain.types import ascii_text, fixed_ascii
 
 NO_END = 2**40 - 1
 ZERO32 = b"\0" * 32
@@ -96,7 +96,7 @@ def category_code(code: str) -> bytes:
 
 
 def category_text(value: bytes) -> str:
-    return value.rstrip(b"\0").decode("ascii", errors="replace")
+    return ascii_text(value)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from web3.logs import DISCARD
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.errors import MedChainError
 from medchain.merkle import MerkleTree
-from medchain.types import fixed_ascii
+from medchain.types import ascii_text, fixed_ascii
 
 EPCIS_SCHEMA = (
     Path(__file__).resolve().parent.parent / "node_modules" / ".epcis-schema" / "EPCISDocument.schema.json"
@@ -63,7 +63,7 @@ def lot_bytes(lot: str) -> bytes:
 
 
 def lot_text(raw: bytes) -> str:
-    return raw.rstrip(b"\0").decode("ascii", errors="replace")
+    return ascii_text(raw)
 
 
 @dataclass(frozen=True)

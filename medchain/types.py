@@ -90,3 +90,8 @@ def fixed_ascii(text: str, size: int, what: str) -> bytes:
     if not raw or len(raw) > size:
         raise ValueError(f"{what} {text!r} must be 1 to {size} ASCII characters")
     return raw.ljust(size, b"\0")
+
+
+def ascii_text(raw: bytes) -> str:
+    """Reverses :func:`fixed_ascii`: the text without its zero padding."""
+    return raw.rstrip(b"\0").decode("ascii", errors="replace")
