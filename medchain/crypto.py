@@ -36,9 +36,44 @@ def canonical_json(resource: dict[str, Any]) -> bytes:
         raise MedChainError(f"the resource cannot be canonicalised as JSON ({exc})") from None
 
 
+SALT_BYTES = 32
+RECORD_MAGIC = b"MCR1"
+"""Marks a sealed record plaintext: ``MCR1 || salt (32 bytes) || canonical JSON``."""
+
+
 def fingerprint(data: bytes) -> bytes:
-    """SHA-256 of the canonical plaintext: what the chain anchors."""
+    """Plain SHA-256 of some bytes (integrity of public objects; NOT what a record anchors)."""
     return hashlib.sha256(data).digest()
+
+
+def new_salt() -> bytes:
+    """A fresh 32-byte random salt, one per record version."""
+    return os.urandom(SALT_BYTES)
+
+
+def commitment(salt: bytes, canonical: bytes) -> bytes:
+    """The anchored fingerprint of a record: SHA-256 over ``salt || canonical plaintext``.
+
+    An unsalted digest of a templated resource (a diagnosis code, a lab value) can be recovered by
+    hashing guesses; with 256 random bits in front, only someone holding the salt (which travels
+    inside the encrypted record, so: the key holders) can check a guess or the record.
+    """
+    if len(salt) != SALT_BYTES:
+        raise CryptoError(f"a record salt is {SALT_BYTES} bytes, got {len(salt)}")
+    return hashlib.sha256(salt + canonical).digest()
+
+
+def seal_plaintext(salt: bytes, canonical: bytes) -> bytes:
+    """What gets encrypted for a record: the magic, the salt, then the canonical JSON."""
+    return RECORD_MAGIC + salt + canonical
+
+
+def open_plaintext(sealed: bytes) -> tuple[bytes, bytes]:
+    """Splits a decrypted record into ``(salt, canonical JSON)``."""
+    head = len(RECORD_MAGIC) + SALT_BYTES
+    if len(sealed) < head or not sealed.startswith(RECORD_MAGIC):
+        raise CryptoError("the decrypted bytes are not a MedChain record (no MCR1 header)")
+    return sealed[len(RECORD_MAGIC) : head], sealed[head:]
 
 
 def new_data_key() -> bytes:
@@ -102,3 +137,16 @@ def unwrap_key(envelope: bytes, private_key: bytes) -> bytes:
     if len(key) != KEY_BYTES:
         raise CryptoError("the key envelope does not hold an AES-256 key")
     return key
+
+
+def seal_for(reader: ReaderKey, data: bytes) -> bytes:
+    """ECIES-encrypts any small object to a reader's Ethereum public key."""
+    return bytes(ecies.encrypt(reader.public_key.hex(), data))
+
+
+def open_sealed(blob: bytes, private_key: bytes) -> bytes:
+    """Reverses :func:`seal_for` with the reader's private key."""
+    try:
+        return bytes(ecies.decrypt(private_key.hex(), blob))
+    except Exception:
+        raise CryptoError("the sealed object does not open with this key") from None

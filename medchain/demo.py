@@ -19,9 +19,11 @@ from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
 from medchain.drug import SerialTree
-from medchain.ehr import AnchoredRecord, CustodianGateway, KeyVault
+from medchain.ehr import AnchoredRecord, KeyVault
 from medchain.errors import ContractRevert
 from medchain.fhir import break_glass_audit_event, consent_resource
+from medchain.gateway import GatewayClient, GatewayError, GatewayService, GatewaySettings
+from medchain.gateway.app import BackgroundGateway, free_port
 from medchain.localchain import dev_private_keys
 from medchain.registry import Member
 from medchain.store import CachedStore, LocalFolderStore
@@ -202,7 +204,7 @@ def ehr_step(
     outsider = accounts[len(ROLES) + 3]
     store = CachedStore(LocalFolderStore(store_dir or Path(tempfile.mkdtemp(prefix="medchain-store-"))))
     ehr = suite.ehr(store)
-    vault = KeyVault()
+    vaults = {hospital: KeyVault(), lab: KeyVault()}  # each custodian keeps its own (a file in production)
     reader = {a: ReaderKey.from_private_key(keys[a]) for a in (hospital, hospital2, lab)}
     reader[patient.address] = ReaderKey.from_private_key(bytes(patient.key))
     c = suite.consent
@@ -214,31 +216,42 @@ def ehr_step(
     records = {}
     for resource in (DEMO_CONDITION, DEMO_OBSERVATION):
         rec = ehr.anchor_resource(
-            hospital, resource, patient.address, vault, (reader[hospital], reader[patient.address])
+            hospital, resource, patient.address, vaults[hospital], (reader[hospital], reader[patient.address])
         )
         records[resource["resourceType"]] = rec
         out.print(
             f"  anchored {resource['resourceType']:<12} id {rec.id.hex()[:12]}…  CID {rec.cid[:20]}…  "
-            f"fingerprint {rec.header.fingerprint.hex()[:12]}…"
+            f"salted fingerprint {rec.header.fingerprint.hex()[:12]}…"
         )
-    gateway = CustodianGateway(ehr, vault, keys[hospital])
-
-    obs = records["Observation"]
-    ehr.access(hospital2, obs, Purpose.TREAT)
-    resource = ehr.open(gateway.release(obs, reader[hospital2]), keys[hospital2])
-    value = resource["valueQuantity"]
-    out.print(
-        f"{names[hospital2]} read the Observation under the patient's consent: "
-        f"{resource['code']['coding'][0]['display']} {value['value']} {value['unit']} "
-        "(decrypted, fingerprint ok)"
+    port = free_port()
+    service = GatewayService(
+        suite, store, vaults[hospital], keys[hospital], GatewaySettings(public_url=f"http://127.0.0.1:{port}")
     )
-    for who, rec in ((hospital2, records["Condition"]), (outsider, obs)):
+    with BackgroundGateway(service) as running:
+        client = GatewayClient(running.url)
+        out.print(f"{names[hospital]}'s custodian gateway serves at {running.url} (signed challenges)")
+        obs = records["Observation"]
+        ehr.access(hospital2, obs, Purpose.TREAT)
+        resource = client.read(ehr, obs.id, Account.from_key(keys[hospital2]))
+        value = resource["valueQuantity"]
+        out.print(
+            f"{names[hospital2]} read the Observation under the patient's consent: "
+            f"{resource['code']['coding'][0]['display']} {value['value']} {value['unit']} "
+            "(audited on chain, authenticated at the gateway, decrypted, commitment ok)"
+        )
+        for who, rec in ((hospital2, records["Condition"]), (outsider, obs)):
+            try:
+                ehr.access(who, rec, Purpose.TREAT)
+                out.print(f"[red]unexpected: {who} was allowed to read[/red]")
+            except ContractRevert as exc:
+                who_name = names.get(who, "an outsider")
+                out.print(f"  {who_name} reading the {rec.header.category_text}: refused ({exc.error})")
         try:
-            ehr.access(who, rec, Purpose.TREAT)
-            out.print(f"[red]unexpected: {who} was allowed to read[/red]")
-        except ContractRevert as exc:
-            who_name = names.get(who, "an outsider")
-            out.print(f"  {who_name} reading the {rec.header.category_text}: refused ({exc.error})")
+            client.read(ehr, obs.id, Account.from_key(keys[outsider]))
+            out.print("[red]unexpected: the gateway released to an outsider[/red]")
+        except GatewayError as exc:
+            out.print(f"  an outsider asking the gateway directly: refused ({type(exc).__name__})")
+        client.close()
 
     out.rule("[bold]8. Laboratory night run: one Merkle root for many results")
     lab_patients = [patient, *(Account.create() for _ in range(4))]
@@ -253,16 +266,27 @@ def ehr_step(
         for i, p in enumerate(lab_patients)
     ]
     batch_id, batch = ehr.anchor_batch(
-        lab, items, vault, reader[lab], {patient.address: reader[patient.address]}
+        lab, items, vaults[lab], reader[lab], {patient.address: reader[patient.address]}
     )
-    out.print(f"{names[lab]} anchored batch {batch_id}: {len(batch)} results under one Merkle root")
+    out.print(
+        f"{names[lab]} anchored batch {batch_id}: {len(batch)} results under one Merkle root "
+        "(its public index lists record ids only)"
+    )
     mine = batch[0]
     ehr.access(hospital, mine, Purpose.TREAT)  # City General holds the patient's all-data read consent
-    lab_gateway = CustodianGateway(ehr, vault, keys[lab])
-    result = ehr.open(lab_gateway.release(mine, reader[patient.address]), bytes(patient.key))
+    port = free_port()
+    lab_service = GatewayService(
+        suite, store, vaults[lab], keys[lab], GatewaySettings(public_url=f"http://127.0.0.1:{port}")
+    )
+    with BackgroundGateway(lab_service) as running:
+        client = GatewayClient(running.url)
+        seen_by_hospital = client.read(ehr, mine.id, Account.from_key(keys[hospital]))
+        result = client.read(ehr, mine.id, patient)
+        client.close()
+    same = seen_by_hospital == result
     out.print(
         f"{names[hospital]} read the patient's batched result with a {len(mine.proof)}-step Merkle proof "
-        "(audited); "
+        f"(audited; same bytes as the patient's: {same}); "
         f"the patient opened it: {result['valueQuantity']['value']} {result['valueQuantity']['unit']}"
     )
     history = ehr.access_history(patient=patient.address)

@@ -9,10 +9,11 @@ checks the fingerprint against the anchor.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, replace
+from enum import IntEnum
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -24,9 +25,27 @@ from web3.types import TxReceipt
 from medchain import crypto
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.consent import Purpose, category_code, category_text
-from medchain.errors import MedChainError
+from medchain.errors import ContractRevert, MedChainError, TransactionFailed
 from medchain.merkle import MerkleTree
-from medchain.store import ContentStore, cid_bytes, cid_text
+from medchain.store import ContentStore, StoreError, cid_bytes, cid_text
+from medchain.vault import KeyVault, StagedAnchor
+
+__all__ = [
+    "AccessNotPermittedError",
+    "AnchoredRecord",
+    "EHRClient",
+    "FhirValidationError",
+    "IntegrityError",
+    "KeyVault",
+    "Prepared",
+    "RecordHeader",
+    "RecordNotFoundError",
+    "RecordStatus",
+    "Release",
+    "header_of",
+    "request_key",
+    "validate_fhir",
+]
 
 ZERO32 = b"\0" * 32
 HEADER_TYPE = "(address,address,bytes32,bytes32,bytes32)"
@@ -117,7 +136,7 @@ class AnchoredRecord:
 
 @dataclass(frozen=True)
 class Release:
-    """What the gateway hands a reader: ciphertext and a key envelope only that reader can open."""
+    """What a custodian's gateway hands a reader: ciphertext and a key envelope only that reader opens."""
 
     record: AnchoredRecord
     ciphertext: bytes
@@ -126,43 +145,21 @@ class Release:
 
 @dataclass(frozen=True)
 class Prepared:
+    """A record ready to store and anchor: header (salted fingerprint), ciphertext and data key."""
+
     header: RecordHeader
     ciphertext: bytes
     data_key: bytes
+    request_key: bytes
 
 
-@dataclass
-class KeyVault:
-    """The custodian's off-chain keystore: key envelopes per (record id, reader address).
-
-    With a path it persists as JSON (written atomically); without, it lives in memory.
-    """
-
-    path: Path | None = None
-    _envelopes: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.path is not None and self.path.is_file():
-            self._envelopes = dict(json.loads(self.path.read_text()))
-
-    @staticmethod
-    def _key(record_id: bytes, reader: str) -> str:
-        return f"{record_id.hex()}:{Web3.to_checksum_address(reader)}"
-
-    def put(self, record_id: bytes, reader: str, envelope: bytes) -> None:
-        self._envelopes[self._key(record_id, reader)] = envelope.hex()
-        if self.path is not None:
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self._envelopes))
-            tmp.replace(self.path)
-
-    def get(self, record_id: bytes, reader: str) -> bytes:
-        try:
-            return bytes.fromhex(self._envelopes[self._key(record_id, reader)])
-        except KeyError:
-            raise AccessNotPermittedError(
-                f"no key envelope for {reader} on record 0x{record_id.hex()}"
-            ) from None
+def request_key(patient: str, custodian: str, previous: bytes, canonical: bytes) -> bytes:
+    """Identifies one anchoring request locally (vault only, never on chain), so a retry finds it."""
+    head = abi_encode(
+        ["address", "address", "bytes32"],
+        [Web3.to_checksum_address(patient), Web3.to_checksum_address(custodian), previous],
+    )
+    return hashlib.sha256(b"medchain/anchor-request/1" + head + canonical).digest()
 
 
 class EHRClient(ContractClient):
@@ -177,14 +174,25 @@ class EHRClient(ContractClient):
     def prepare(
         self, resource: dict[str, Any], patient: str, custodian: str, previous: bytes = ZERO32
     ) -> Prepared:
-        """Validates, canonicalises, fingerprints and encrypts a resource (no chain, no store)."""
+        """Validates, canonicalises, commits to and encrypts a resource (no chain, no store).
+
+        The fingerprint is a salted commitment (:func:`medchain.crypto.commitment`); the salt is
+        encrypted with the record, so only key holders can check it against the plaintext.
+        """
         resource_type = validate_fhir(resource)
         canonical = crypto.canonical_json(resource)
+        salt = crypto.new_salt()
         header = RecordHeader(
-            patient, custodian, crypto.fingerprint(canonical), category_code(resource_type), previous
+            patient, custodian, crypto.commitment(salt, canonical), category_code(resource_type), previous
         )
         data_key = crypto.new_data_key()
-        return Prepared(header, crypto.encrypt(data_key, canonical, header.record_id), data_key)
+        sealed = crypto.seal_plaintext(salt, canonical)
+        return Prepared(
+            header,
+            crypto.encrypt(data_key, sealed, header.record_id),
+            data_key,
+            request_key(patient, custodian, previous, canonical),
+        )
 
     def anchor_resource(
         self,
@@ -195,34 +203,58 @@ class EHRClient(ContractClient):
         readers: tuple[crypto.ReaderKey, ...],
         previous: AnchoredRecord | None = None,
     ) -> AnchoredRecord:
-        """The full anchoring flow; returns the record only once the chain accepted it.
+        """The full anchoring flow; safe to retry, never loses a key.
+
+        The ciphertext is stored and the wrapped keys are committed to ``vault`` *before* the
+        transaction is sent. A retry of the same request (same resource, patient, custodian and
+        previous version) after a time-out or crash reuses what was staged: if the first
+        transaction was mined meanwhile, the retry finds the record on chain and succeeds without
+        sending anything.
 
         Args:
             custodian: The custodian institution's sender.
             resource: A FHIR R4 resource (dict).
             patient: The patient's address.
-            vault: Where the custodian keeps key envelopes.
+            vault: Where the custodian keeps key envelopes (a file for anything that matters).
             readers: Keys to wrap the data key for at once (custodian and patient, normally).
             previous: The record this one amends.
 
         Raises:
             FhirValidationError: the resource is not valid FHIR.
+            VaultError: the keys could not be written; nothing was sent to the chain.
             ContractRevert: the chain refused the anchor; nothing is reported as anchored.
+            TransactionFailed: not mined in time; the keys are staged, so run the same call again.
         """
-        custodian_address = custodian if isinstance(custodian, str) else custodian.address
-        prepared = self.prepare(resource, patient, custodian_address, previous.id if previous else ZERO32)
-        cid = self.store.put(prepared.ciphertext)
-        if previous is None:
-            fn = self.contract.functions.anchor(prepared.header.as_tuple(), cid_bytes(cid))
-        else:
-            fn = self.contract.functions.amend(
-                previous.header.as_tuple(), prepared.header.as_tuple(), cid_bytes(cid)
+        custodian_address = _address_of(custodian)
+        previous_id = previous.id if previous else ZERO32
+        validate_fhir(resource)
+        key = request_key(patient, custodian_address, previous_id, crypto.canonical_json(resource))
+        staged = vault.pending(key)
+        if staged is None:
+            prepared = self.prepare(resource, patient, custodian_address, previous_id)
+            cid = self.store.put(prepared.ciphertext)
+            staged = _staged(prepared, cid)
+            vault.stage(
+                [staged],
+                [(staged.record_id, r.address, crypto.wrap_key(prepared.data_key, r)) for r in readers],
             )
-        receipt = self.chain.transact(fn, custodian)
-        record_id = self._anchored_id(receipt)
-        for reader in readers:
-            vault.put(record_id, reader.address, crypto.wrap_key(prepared.data_key, reader))
-        return AnchoredRecord(record_id, prepared.header, cid, int(receipt["blockNumber"]))
+        elif not self.store.has(staged.cid):
+            raise StoreError(
+                f"record 0x{staged.record_id.hex()} was staged but its ciphertext {staged.cid} is not in "
+                "the store any more; restore the store from backup"
+            )
+        header = header_of(staged)
+        if self.status(header.record_id) == RecordStatus.NONE:
+            if previous is None:
+                fn = self.contract.functions.anchor(header.as_tuple(), cid_bytes(staged.cid))
+            else:
+                fn = self.contract.functions.amend(
+                    previous.header.as_tuple(), header.as_tuple(), cid_bytes(staged.cid)
+                )
+            self._send_idempotent(fn, custodian, "EHRRecordExists")
+        record = self.record(header.record_id)
+        vault.confirm([record.id], record.block)
+        return record
 
     def anchor_batch(
         self,
@@ -232,38 +264,57 @@ class EHRClient(ContractClient):
         custodian_key: crypto.ReaderKey,
         patient_keys: dict[str, crypto.ReaderKey] | None = None,
     ) -> tuple[int, list[AnchoredRecord]]:
-        """Anchors many (patient, resource) records with one Merkle root; returns the batch id and records."""
-        custodian_address = custodian if isinstance(custodian, str) else custodian.address
-        prepared = [self.prepare(resource, patient, custodian_address) for patient, resource in items]
-        cids = [self.store.put(p.ciphertext) for p in prepared]
-        tree = MerkleTree([p.header.record_id for p in prepared])
-        index = [
-            {
-                "recordId": "0x" + p.header.record_id.hex(),
-                "patient": p.header.patient,
-                "fingerprint": "0x" + p.header.fingerprint.hex(),
-                "category": p.header.category_text,
-                "cid": c,
-            }
-            for p, c in zip(prepared, cids, strict=True)
+        """Anchors many (patient, resource) records under one Merkle root; returns batch id and records.
+
+        As for single records, keys are staged in the vault before the transaction, and a retry
+        of the same batch finishes it. The index stored at the batch's public CID lists only the
+        record ids (the Merkle leaves, what a verifier needs); the headers and ciphertext CIDs are
+        in the same object encrypted to the custodian's key, and in its vault.
+        """
+        custodian_address = _address_of(custodian)
+        if not items:
+            raise MedChainError("a batch needs at least one record")
+        canonicals = []
+        for _patient, resource in items:
+            validate_fhir(resource)
+            canonicals.append(crypto.canonical_json(resource))
+        keys = [
+            request_key(p, custodian_address, ZERO32, c) for (p, _r), c in zip(items, canonicals, strict=True)
         ]
-        index_cid = self.store.put(json.dumps({"custodian": custodian_address, "records": index}).encode())
-        fn = self.contract.functions.anchorBatch(tree.root, len(prepared), cid_bytes(index_cid))
-        receipt = self.chain.transact(fn, custodian)
-        events = self.contract.events.BatchAnchored().process_receipt(receipt, errors=DISCARD)
-        batch_id = int(events[0]["args"]["batchId"])
-        records = []
-        for p, c in zip(prepared, cids, strict=True):
-            rid = p.header.record_id
-            vault.put(rid, custodian_key.address, crypto.wrap_key(p.data_key, custodian_key))
-            if patient_keys and p.header.patient in patient_keys:
-                pk = patient_keys[p.header.patient]
-                vault.put(rid, pk.address, crypto.wrap_key(p.data_key, pk))
-            records.append(
-                AnchoredRecord(
-                    rid, p.header, c, int(receipt["blockNumber"]), batch_id, tuple(tree.proof(rid))
+        batch_key = hashlib.sha256(b"medchain/batch-request/1" + b"".join(keys)).digest()
+        pending = vault.pending_batch(batch_key)
+        if pending:
+            staged = [s for s, _proof in pending]
+        else:
+            prepared = [self.prepare(resource, patient, custodian_address) for patient, resource in items]
+            cids = [self.store.put(p.ciphertext) for p in prepared]
+            staged = [
+                replace(_staged(p, c), batch_key=batch_key) for p, c in zip(prepared, cids, strict=True)
+            ]
+            tree = MerkleTree([s.record_id for s in staged])
+            envelopes = []
+            for p, s in zip(prepared, staged, strict=True):
+                envelopes.append(
+                    (s.record_id, custodian_key.address, crypto.wrap_key(p.data_key, custodian_key))
                 )
-            )
+                reader = (patient_keys or {}).get(Web3.to_checksum_address(s.patient))
+                if reader is not None:
+                    envelopes.append((s.record_id, reader.address, crypto.wrap_key(p.data_key, reader)))
+            proofs = {s.record_id: b"".join(tree.proof(s.record_id)) for s in staged}
+            vault.stage(staged, envelopes, proofs)
+        tree = MerkleTree([s.record_id for s in staged])
+        batch_id, block = self._find_batch(custodian_address, tree.root)
+        if not batch_id:
+            index_cid = self.store.put(_batch_index(custodian_address, staged, custodian_key))
+            fn = self.contract.functions.anchorBatch(tree.root, len(staged), cid_bytes(index_cid))
+            receipt = self.chain.transact(fn, custodian)
+            events = self.contract.events.BatchAnchored().process_receipt(receipt, errors=DISCARD)
+            batch_id, block = int(events[0]["args"]["batchId"]), int(receipt["blockNumber"])
+        vault.confirm([s.record_id for s in staged], block, batch_id)
+        records = [
+            AnchoredRecord(s.record_id, header_of(s), s.cid, block, batch_id, tuple(tree.proof(s.record_id)))
+            for s in staged
+        ]
         return batch_id, records
 
     def mark_entered_in_error(self, custodian: Sender, record_id: bytes, reason: int) -> None:
@@ -282,14 +333,20 @@ class EHRClient(ContractClient):
         return self.chain.transact(fn, reader)
 
     def open(self, release: Release, reader_private_key: bytes) -> dict[str, Any]:
-        """Decrypts a release and verifies it against the anchored fingerprint; returns the resource."""
+        """Decrypts a release and checks it against the anchored commitment; returns the resource.
+
+        Raises:
+            CryptoError: the envelope is not for this key, or the bytes were tampered with.
+            IntegrityError: the plaintext does not match the anchored fingerprint.
+        """
         data_key = crypto.unwrap_key(release.envelope, reader_private_key)
-        plaintext = crypto.decrypt(data_key, release.ciphertext, release.record.id)
-        if crypto.fingerprint(plaintext) != release.record.header.fingerprint:
+        sealed = crypto.decrypt(data_key, release.ciphertext, release.record.id)
+        salt, canonical = crypto.open_plaintext(sealed)
+        if crypto.commitment(salt, canonical) != release.record.header.fingerprint:
             raise IntegrityError(
                 f"record 0x{release.record.id.hex()} does not match its anchored fingerprint"
             )
-        resource: dict[str, Any] = json.loads(plaintext)
+        resource: dict[str, Any] = json.loads(canonical)
         return resource
 
     # ─── Events ─────────────────────────────────────────────────────────────────────────────
@@ -309,8 +366,19 @@ class EHRClient(ContractClient):
         )
         return [self._from_log(log) for log in logs]
 
-    def status(self, record_id: bytes) -> int:
-        return int(self.chain.call(self.contract.functions.record(record_id))[2])
+    def status(self, record_id: bytes) -> RecordStatus:
+        """The record's status on chain (``NONE`` if it was never anchored singly)."""
+        return RecordStatus(int(self.chain.call(self.contract.functions.record(record_id))[2]))
+
+    def in_batch(self, record: AnchoredRecord) -> bool:
+        """Whether the chain's batch root proves ``record`` (its header, batch id and proof)."""
+        if not record.batch_id:
+            return False
+        return bool(
+            self.chain.call(
+                self.contract.functions.inBatch(record.header.as_tuple(), record.batch_id, list(record.proof))
+            )
+        )
 
     def access_history(
         self, patient: str | None = None, record_id: bytes | None = None, accessor: str | None = None
@@ -373,40 +441,92 @@ class EHRClient(ContractClient):
             bytes(a["recordId"]), header, cid_text(bytes(a["cid"])), int(log["blockNumber"])
         )
 
-    def _anchored_id(self, receipt: TxReceipt) -> bytes:
-        events = self.contract.events.RecordAnchored().process_receipt(receipt, errors=DISCARD)
-        return bytes(events[0]["args"]["recordId"])
+    def _send_idempotent(self, fn: Any, sender: Sender, already_done: str) -> None:
+        """Sends ``fn``; a revert saying the work is already done (a retry racing its first) is success."""
+        try:
+            self.chain.transact(fn, sender)
+        except ContractRevert as exc:
+            if exc.error != already_done:
+                raise
+        except TransactionFailed as exc:
+            raise TransactionFailed(
+                f"{exc}; the record's keys are staged in the vault, so the same call can be run again "
+                "to finish it"
+            ) from None
+
+    def _find_batch(self, custodian: str, root: bytes) -> tuple[int, int]:
+        """The id and block of this custodian's batch with ``root``, or (0, 0) if none is anchored."""
+        logs = self.contract.events.BatchAnchored().get_logs(
+            from_block=self.from_block, argument_filters={"custodian": Web3.to_checksum_address(custodian)}
+        )
+        for log in logs:
+            if bytes(log["args"]["root"]) == root:
+                return int(log["args"]["batchId"]), int(log["blockNumber"])
+        return 0, 0
 
 
-class CustodianGateway:
-    """Releases a record's ciphertext and a key envelope to a reader the chain shows as permitted.
+class RecordStatus(IntEnum):
+    """Mirrors ``IEHRIndex.RecordStatus``."""
 
-    The patient and the custodian may always read; anyone else needs a RecordAccessed event for
-    this record and reader, no older than ``access_window`` seconds.
+    NONE = 0
+    CURRENT = 1
+    SUPERSEDED = 2
+    ENTERED_IN_ERROR = 3
+
+
+def _address_of(sender: Sender) -> str:
+    return sender if isinstance(sender, str) else sender.address
+
+
+def _staged(prepared: Prepared, cid: str) -> StagedAnchor:
+    h = prepared.header
+    return StagedAnchor(
+        request_key=prepared.request_key,
+        record_id=h.record_id,
+        patient=h.patient,
+        custodian=h.custodian,
+        fingerprint=h.fingerprint,
+        category=h.category,
+        previous=h.previous,
+        cid=cid,
+        batch_key=None,
+        confirmed_block=None,
+    )
+
+
+def header_of(staged: StagedAnchor) -> RecordHeader:
+    """The header of a staged anchor, checked against its record id."""
+    header = RecordHeader(
+        staged.patient, staged.custodian, staged.fingerprint, staged.category, staged.previous
+    )
+    if header.record_id != staged.record_id:
+        raise MedChainError(f"the vault entry of record 0x{staged.record_id.hex()} does not hash to its id")
+    return header
+
+
+def _batch_index(custodian: str, staged: list[StagedAnchor], custodian_key: crypto.ReaderKey) -> bytes:
+    """The batch's public index: the leaves a verifier needs, the rest sealed to the custodian.
+
+    Public: the record ids in leaf order (hashes of salted headers: they name no patient, code or
+    value). Sealed (ECIES to the custodian's key): each record's header and ciphertext CID, so the
+    custodian can rebuild its vault from the store if it has to.
     """
-
-    def __init__(
-        self, ehr: EHRClient, vault: KeyVault, custodian_private_key: bytes, access_window: int = 3600
-    ) -> None:
-        self.ehr = ehr
-        self.vault = vault
-        self.key = custodian_private_key
-        self.custodian = crypto.ReaderKey.from_private_key(custodian_private_key).address
-        self.access_window = access_window
-
-    def release(self, record: AnchoredRecord, reader: crypto.ReaderKey) -> Release:
-        if Web3.to_checksum_address(record.header.custodian) != self.custodian:
-            raise AccessNotPermittedError(f"record 0x{record.id.hex()} is held by another custodian")
-        if reader.address not in (Web3.to_checksum_address(record.header.patient), self.custodian):
-            self._require_access_event(record, reader.address)
-        data_key = crypto.unwrap_key(self.vault.get(record.id, self.custodian), self.key)
-        return Release(record, self.ehr.store.get(record.cid), crypto.wrap_key(data_key, reader))
-
-    def _require_access_event(self, record: AnchoredRecord, reader: str) -> None:
-        events = self.ehr.access_history(record_id=record.id, accessor=reader)
-        now = int(self.ehr.chain.w3.eth.get_block("latest")["timestamp"]) if events else int(time.time())
-        if not any(now - e["timestamp"] <= self.access_window for e in events):
-            raise AccessNotPermittedError(
-                f"{reader} has no permitted access to record 0x{record.id.hex()} on chain in the last "
-                f"{self.access_window} s; call accessRecord first"
-            )
+    entries = [
+        {
+            "recordId": "0x" + s.record_id.hex(),
+            "patient": s.patient,
+            "fingerprint": "0x" + s.fingerprint.hex(),
+            "category": category_text(s.category),
+            "cid": s.cid,
+        }
+        for s in staged
+    ]
+    sealed = crypto.seal_for(custodian_key, json.dumps(entries).encode())
+    return json.dumps(
+        {
+            "format": "medchain-batch-index/2",
+            "custodian": custodian,
+            "leaves": ["0x" + s.record_id.hex() for s in staged],
+            "sealedEntries": base64.b64encode(sealed).decode(),
+        }
+    ).encode()

@@ -12,7 +12,7 @@ from brownie import network, web3
 
 from medchain import crypto
 from medchain.consent import Actions, GrantTerms, Purpose
-from medchain.ehr import AccessNotPermittedError, CustodianGateway, IntegrityError, KeyVault, Release
+from medchain.ehr import AccessNotPermittedError, IntegrityError, KeyVault, Release
 from medchain.errors import ContractRevert
 from medchain.store import CachedStore, LocalFolderStore
 
@@ -39,12 +39,21 @@ OBSERVATION = {
 
 
 @pytest.fixture
-def world(suite, tmp_path, hospital, hospital2, private_key, accounts):
+def world(suite, tmp_path, hospital, hospital2, private_key, accounts, run_gateway, local):
     patient_key = accounts[8]  # the `patient` fixture's account, with its key for decryption
     store = CachedStore(LocalFolderStore(tmp_path / "store"), capacity=8)
     ehr = suite.ehr(store)
-    vault = KeyVault()
-    gateway = CustodianGateway(ehr, vault, private_key(hospital))
+    vault = KeyVault(tmp_path / "vault.sqlite")
+    _service, client = run_gateway(hospital, store, vault)
+
+    class Gateway:
+        """The hospital's gateway over HTTP, as a reader (by its own key) sees it."""
+
+        @staticmethod
+        def release(record, reader) -> Release:
+            return client.fetch(ehr, record.id, local(reader))
+
+    gateway = Gateway()
     keys = {
         a.address: crypto.ReaderKey.from_private_key(private_key(a))
         for a in (hospital, hospital2, patient_key)
@@ -77,14 +86,14 @@ def test_two_hospitals_patient_and_outsider(
     assert ehr.records_of(patient.address)[0].id == record.id
 
     # The patient reads its own record.
-    resource = ehr.open(gateway.release(record, keys[patient.address]), private_key(patient))
+    resource = ehr.open(gateway.release(record, patient), private_key(patient))
     assert resource["code"]["text"] == DIAGNOSIS
 
     # Hospital 2 without consent: refused on chain, and the gateway releases nothing.
     with pytest.raises(ContractRevert, match="EHRAccessDenied"):
         ehr.access(hospital2.address, record, Purpose.TREAT)
     with pytest.raises(AccessNotPermittedError):
-        gateway.release(record, keys[hospital2.address])
+        gateway.release(record, hospital2)
 
     # The patient grants; hospital 2 reads, decrypts and verifies.
     gid = suite.consent.grant(
@@ -92,7 +101,7 @@ def test_two_hospitals_patient_and_outsider(
         GrantTerms.for_category(patient.address, hospital2.address, "Condition", Actions.READ, Purpose.TREAT),
     )
     ehr.access(hospital2.address, record, Purpose.TREAT)
-    resource = ehr.open(gateway.release(record, keys[hospital2.address]), private_key(hospital2))
+    resource = ehr.open(gateway.release(record, hospital2), private_key(hospital2))
     assert resource == condition()
 
     # The outsider is refused; it has no key even if it got the ciphertext.
@@ -131,14 +140,14 @@ def test_amendment_reads_new_version(world, patient, hospital, private_key):
     )
     assert v2.header.previous == v1.id
     assert ehr.status(v1.id) == 2
-    assert ehr.open(gateway.release(v2, keys[patient.address]), private_key(patient))["code"][
+    assert ehr.open(gateway.release(v2, patient), private_key(patient))["code"][
         "text"
     ].endswith("controlled")
 
 
 def test_tampered_ciphertext_is_detected(world, patient, hospital, private_key):
     record = anchor(world, patient, hospital, OBSERVATION)
-    release = world["gateway"].release(record, world["keys"][patient.address])
+    release = world["gateway"].release(record, patient)
     tampered = Release(
         release.record, release.ciphertext[:-1] + bytes([release.ciphertext[-1] ^ 1]), release.envelope
     )
@@ -148,7 +157,7 @@ def test_tampered_ciphertext_is_detected(world, patient, hospital, private_key):
 
 def test_wrong_key_is_detected(world, patient, hospital, hospital2, private_key):
     record = anchor(world, patient, hospital, OBSERVATION)
-    release = world["gateway"].release(record, world["keys"][patient.address])
+    release = world["gateway"].release(record, patient)
     with pytest.raises(crypto.CryptoError):
         world["ehr"].open(release, private_key(hospital2))
 
@@ -158,7 +167,7 @@ def test_swapped_cid_is_detected(world, patient, hospital, private_key):
     b = anchor(world, patient, hospital, condition())
     # A gateway (or a store) serving b's ciphertext for a: the AES-GCM tag binds the record id.
     swapped = Release(
-        a, world["store"].get(b.cid), world["gateway"].release(a, world["keys"][patient.address]).envelope
+        a, world["store"].get(b.cid), world["gateway"].release(a, patient).envelope
     )
     with pytest.raises(crypto.CryptoError):
         world["ehr"].open(swapped, private_key(patient))
@@ -168,7 +177,9 @@ def test_fingerprint_mismatch_is_detected(world, patient, hospital, private_key)
     """Even a ciphertext that decrypts must hash to the anchored fingerprint."""
     record = anchor(world, patient, hospital, OBSERVATION)
     key = crypto.new_data_key()
-    forged = crypto.encrypt(key, crypto.canonical_json({**OBSERVATION, "status": "amended"}), record.id)
+    salt = crypto.new_salt()  # the forger's own salt: the commitment on chain does not match it
+    sealed = crypto.seal_plaintext(salt, crypto.canonical_json({**OBSERVATION, "status": "amended"}))
+    forged = crypto.encrypt(key, sealed, record.id)
     envelope = crypto.wrap_key(key, world["keys"][patient.address])
     with pytest.raises(IntegrityError):
         world["ehr"].open(Release(record, forged, envelope), private_key(patient))
@@ -185,7 +196,7 @@ def test_rejected_anchor_is_not_reported(world, patient, hospital2):
 
 
 def test_batch_from_laboratory_is_read_through_proof(
-    suite, world, patient, laboratory, accounts, private_key
+    suite, world, patient, laboratory, accounts, private_key, run_gateway, local
 ):
     patients = [patient, accounts[15]]
     for p in patients:
@@ -205,10 +216,8 @@ def test_batch_from_laboratory_is_read_through_proof(
         {patient.address: world["keys"][patient.address]},
     )
     world["ehr"].access(patient.address, records[0], Purpose.TREAT)
-    lab_gateway = CustodianGateway(world["ehr"], vault, private_key(laboratory))
-    resource = world["ehr"].open(
-        lab_gateway.release(records[0], world["keys"][patient.address]), private_key(patient)
-    )
+    _service, lab_gateway = run_gateway(laboratory, world["store"], vault)
+    resource = lab_gateway.read(world["ehr"], records[0].id, local(patient))
     assert resource["valueQuantity"]["value"] == 17.9
     assert batch_id == 1
 
@@ -217,7 +226,7 @@ def test_cache_serves_hot_records(world, patient, hospital):
     record = anchor(world, patient, hospital, OBSERVATION)
     store = world["store"]
     hits = store.hits
-    world["gateway"].release(record, world["keys"][patient.address])
+    world["gateway"].release(record, patient)
     assert store.hits == hits + 1  # the ciphertext was cached when stored
 
 

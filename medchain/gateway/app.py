@@ -1,0 +1,242 @@
+"""The gateway as an HTTP service (FastAPI under uvicorn): `medchain gateway serve`.
+
+Endpoints (JSON in, JSON out; binary values base64, ids 0x-hex):
+
+- ``GET  /v1/health``: custodian, chain id, EHRIndex address.
+- ``POST /v1/challenges`` ``{"record_id"}``: a single-use EIP-712 challenge to sign.
+- ``POST /v1/releases`` ``{"challenge", "signature"}``: the ciphertext and a key envelope wrapped
+  to the signer's own key, if the chain permits the signer to read the record.
+
+Statuses: 400 malformed request, 401 unknown/used/expired challenge or bad signature, 403 no
+permitted access, 404 unknown record or another custodian's, 410 entered-in-error, 413 body too
+large, 429 rate limited (``Retry-After``), 503 chain/store/vault unavailable. The request carries
+no header, address or key: unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, field_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from medchain.gateway.service import (
+    GatewayBadRequest,
+    GatewayError,
+    GatewayPayloadTooLarge,
+    GatewayRateLimited,
+    GatewayService,
+    GatewayUnavailable,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _hex32(value: str) -> str:
+    raw = value.removeprefix("0x")
+    if len(raw) != 64:
+        raise ValueError("must be 32 bytes as 0x-prefixed hex (64 hex digits)")
+    bytes.fromhex(raw)
+    return raw
+
+
+class ChallengeRequest(_Strict):
+    record_id: str
+
+    @field_validator("record_id")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return _hex32(value)
+
+
+class ReleaseRequest(_Strict):
+    challenge: str
+    signature: str
+
+    @field_validator("challenge")
+    @classmethod
+    def _check_challenge(cls, value: str) -> str:
+        return _hex32(value)
+
+    @field_validator("signature")
+    @classmethod
+    def _check_signature(cls, value: str) -> str:
+        raw = value.removeprefix("0x")
+        if len(raw) != 130:
+            raise ValueError("must be a 65-byte signature as 0x-prefixed hex")
+        bytes.fromhex(raw)
+        return raw
+
+
+class BodyLimit:
+    """Refuses request bodies above ``limit`` bytes with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> JSONResponse:
+    error = GatewayPayloadTooLarge(f"request body larger than {limit} bytes")
+    return JSONResponse({"error": type(error).__name__, "detail": str(error)}, status_code=error.status)
+
+
+def create_app(service: GatewayService) -> FastAPI:
+    """The ASGI application of one custodian's gateway."""
+    app = FastAPI(
+        title="MedChain custodian gateway",
+        version="1",
+        summary="Releases encrypted health records to readers the chain permits",
+    )
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, GatewayRateLimited):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return JSONResponse(
+            {"error": type(exc).__name__, "detail": str(exc)}, status_code=exc.status, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        error = GatewayBadRequest(f"{where or 'body'}: {first.get('msg', 'invalid request')}")
+        return JSONResponse({"error": type(error).__name__, "detail": str(error)}, status_code=400)
+
+    def _client(request: Request) -> str:
+        client = request.client.host if request.client else "?"
+        service.client_limiter.take(client, f"client {client}")
+        return client
+
+    @app.get("/v1/health")
+    def health(request: Request) -> dict[str, Any]:
+        _client(request)
+        return {
+            "custodian": service.custodian,
+            "chain_id": service.chain_id,
+            "ehr_index": service.ehr.address,
+            "public_url": service.settings.public_url,
+        }
+
+    @app.post("/v1/challenges")
+    def challenge(body: ChallengeRequest, request: Request) -> dict[str, Any]:
+        _client(request)
+        issued = service.issue_challenge(bytes.fromhex(body.record_id))
+        return {
+            "challenge": "0x" + issued.nonce.hex(),
+            "expires_at": issued.expires_at,
+            "typed_data": issued.typed_data(),
+        }
+
+    @app.post("/v1/releases")
+    def release(body: ReleaseRequest, request: Request) -> dict[str, Any]:
+        client = _client(request)
+        granted = service.release(bytes.fromhex(body.challenge), bytes.fromhex(body.signature), client)
+        record = granted.record
+        h = record.header
+        return {
+            "record_id": "0x" + record.id.hex(),
+            "header": {
+                "patient": h.patient,
+                "custodian": h.custodian,
+                "fingerprint": "0x" + h.fingerprint.hex(),
+                "category": "0x" + h.category.hex(),
+                "previous": "0x" + h.previous.hex(),
+            },
+            "cid": record.cid,
+            "batch_id": record.batch_id,
+            "proof": ["0x" + node.hex() for node in record.proof],
+            "reader": granted.reader,
+            "basis": granted.basis,
+            "ciphertext": base64.b64encode(granted.ciphertext).decode(),
+            "envelope": base64.b64encode(granted.envelope).decode(),
+        }
+
+    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
+    return app
+
+
+def serve(service: GatewayService, host: str, port: int) -> None:
+    """Runs the gateway under uvicorn in this process (one worker: challenges live in memory)."""
+    import uvicorn
+
+    uvicorn.run(create_app(service), host=host, port=port, workers=1, log_level="warning", access_log=False)
+
+
+class BackgroundGateway:
+    """Runs a gateway in a background thread of this process (demo, tests, benchmarks).
+
+    The service's ``settings.public_url`` must name ``host:port`` (readers check it).
+    """
+
+    def __init__(self, service: GatewayService, host: str = "127.0.0.1", port: int | None = None) -> None:
+        import uvicorn
+
+        if port is None:
+            port = urlsplit(service.settings.public_url).port or 80
+        config = uvicorn.Config(
+            create_app(service), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self.server.run, name="medchain-gateway", daemon=True)
+
+    def __enter__(self) -> BackgroundGateway:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise GatewayUnavailable(f"the gateway did not start at {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (for a gateway started next)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
