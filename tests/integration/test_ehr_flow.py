@@ -81,7 +81,7 @@ def anchor(world, patient, hospital, resource):
 def test_two_hospitals_patient_and_outsider(
     suite, world, patient, hospital, hospital2, outsider, private_key
 ):
-    ehr, gateway, keys = world["ehr"], world["gateway"], world["keys"]
+    ehr, gateway = world["ehr"], world["gateway"]
     record = anchor(world, patient, hospital, condition())
     assert ehr.records_of(patient.address)[0].id == record.id
 
@@ -140,9 +140,7 @@ def test_amendment_reads_new_version(world, patient, hospital, private_key):
     )
     assert v2.header.previous == v1.id
     assert ehr.status(v1.id) == 2
-    assert ehr.open(gateway.release(v2, patient), private_key(patient))["code"][
-        "text"
-    ].endswith("controlled")
+    assert ehr.open(gateway.release(v2, patient), private_key(patient))["code"]["text"].endswith("controlled")
 
 
 def test_tampered_ciphertext_is_detected(world, patient, hospital, private_key):
@@ -166,9 +164,7 @@ def test_swapped_cid_is_detected(world, patient, hospital, private_key):
     a = anchor(world, patient, hospital, OBSERVATION)
     b = anchor(world, patient, hospital, condition())
     # A gateway (or a store) serving b's ciphertext for a: the AES-GCM tag binds the record id.
-    swapped = Release(
-        a, world["store"].get(b.cid), world["gateway"].release(a, patient).envelope
-    )
+    swapped = Release(a, world["store"].get(b.cid), world["gateway"].release(a, patient).envelope)
     with pytest.raises(crypto.CryptoError):
         world["ehr"].open(swapped, private_key(patient))
 
