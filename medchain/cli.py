@@ -21,12 +21,18 @@ from medchain.chain import Chain, Sender, connect
 from medchain.consent import NO_END, Actions, GrantTerms, Purpose
 from medchain.deploy import Suite, SuiteConfig, default_manifest_path, deploy_suite
 from medchain.drug import DrugClient, GS1Error
+from medchain.ehr import KeyVault, RecordNotFoundError
 from medchain.errors import ConfigurationError, MedChainError
+from medchain.gateway import GatewayClient, GatewayService, GatewaySettings, ReleaseLog, verify_log
+from medchain.gateway.app import serve
 from medchain.localchain import CHAINS, LocalChain
 from medchain.store import LocalFolderStore
 from medchain.types import Action, Kind
 
 KEY_ENV = "MEDCHAIN_PRIVATE_KEY"
+GATEWAY_ENV = "MEDCHAIN_GATEWAY"
+DATA_DIR = Path(os.environ.get("MEDCHAIN_HOME", ".medchain"))
+"""Where the CLI keeps its store, vault and logs unless told otherwise ($MEDCHAIN_HOME)."""
 ACTION_NAMES = ((Actions.READ, "read"), (Actions.APPEND, "append"), (Actions.SHARE, "share"))
 console = Console()
 
@@ -67,6 +73,13 @@ class Context:
             f"say who signs: set ${KEY_ENV}, or pass --from ADDRESS for an account the node unlocks"
         )
 
+    def local_key(self, why: str) -> LocalAccount:
+        """The sender as a local key: needed to sign challenges and decrypt, not only to send."""
+        sender = self.sender()
+        if not isinstance(sender, LocalAccount):
+            raise ConfigurationError(f"{why} needs the private key itself: set ${KEY_ENV}")
+        return sender
+
     def emit(self, data: Any, table: Table | None = None) -> None:
         if self.as_json or table is None:
             click.echo(json.dumps(data, indent=2, default=_json_default))
@@ -80,6 +93,25 @@ def _json_default(value: object) -> object:
     if isinstance(value, Kind | Action):
         return value.name.lower()
     return str(value)
+
+
+class AddressParam(click.ParamType[str]):
+    """An Ethereum address (any case), returned checksummed; anything else is a one-line usage error."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from web3 import Web3
+
+        text = str(value).strip()
+        if not Web3.is_address(text):
+            self.fail(f"{text!r} is not an Ethereum address (0x followed by 40 hex digits)", param, ctx)
+        return str(Web3.to_checksum_address(text))
+
+
+ADDRESS = AddressParam()
+RATING = click.IntRange(1, 100)
+REASON = click.IntRange(0, 65535)
 
 
 def _parse_digest(text: str) -> bytes:
@@ -129,8 +161,8 @@ def cli(ctx: click.Context, rpc: str, manifest: Path | None, sender: str | None,
 @click.pass_obj
 def demo(obj: Context, chain_kind: str, use_rpc: bool) -> None:
     """Start a local chain, deploy the suite and run the end-to-end scenario."""
-    manifest = obj.manifest or Path(".medchain") / "demo-manifest.json"
-    store = Path(".medchain") / "store"
+    manifest = obj.manifest or DATA_DIR / "demo-manifest.json"
+    store = DATA_DIR / "store"
     if use_rpc:
         demo_module.run(obj.chain(), manifest, console, store)
         return
@@ -144,7 +176,7 @@ def demo(obj: Context, chain_kind: str, use_rpc: bool) -> None:
 @click.option(
     "--licence", "licence_hex", required=True, help="SHA-256 digest (hex) of the founder's licence."
 )
-@click.option("--rating", default=90, show_default=True, help="Founder's credit rating (1-100).")
+@click.option("--rating", type=RATING, default=90, show_default=True, help="Founder's credit rating (1-100).")
 @click.option("--quorum-bps", default=0, help="Quorum in basis points (default two thirds).")
 @click.option(
     "--voting-period", default=3 * 24 * 3600, show_default=True, help="Seconds a proposal stays open."
@@ -203,14 +235,14 @@ def institution_list(obj: Context) -> None:
 
 
 @institution.command("admit")
-@click.argument("account")
+@click.argument("account", type=ADDRESS)
 @click.option(
     "--kind",
     required=True,
     help="hospital, community-clinic, specialist-hospital, laboratory, pharmacy, "
     "manufacturer, distributor, insurer or regulator.",
 )
-@click.option("--rating", required=True, type=int, help="Credit rating 1-100.")
+@click.option("--rating", required=True, type=RATING, help="Credit rating 1-100.")
 @click.option("--licence", "licence_hex", required=True, help="SHA-256 digest (hex) of the licence.")
 @click.pass_obj
 def institution_admit(obj: Context, account: str, kind: str, rating: int, licence_hex: str) -> None:
@@ -226,8 +258,10 @@ def institution_admit(obj: Context, account: str, kind: str, rating: int, licenc
 
 @institution.command("propose")
 @click.argument("action", type=click.Choice(["suspend", "reinstate", "remove", "change-rating"]))
-@click.argument("member")
-@click.option("--rating", default=0, help="New rating for change-rating.")
+@click.argument("member", type=ADDRESS)
+@click.option(
+    "--rating", type=click.IntRange(0, 100), default=0, help="New rating (1-100) for change-rating."
+)
 @click.pass_obj
 def institution_propose(obj: Context, action: str, member: str, rating: int) -> None:
     """Propose to suspend, reinstate, remove or re-rate MEMBER."""
@@ -255,7 +289,7 @@ def patient() -> None:
 
 
 @patient.command("grants")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @click.pass_obj
 def patient_grants(obj: Context, address: str) -> None:
     """List the consents ADDRESS has given (from chain events) with their current status."""
@@ -296,7 +330,12 @@ def _scope(
     if kind == "all" and not value:
         return GrantTerms.for_all(patient_address, grantee, actions, *purposes, not_after=until)
     if kind == "category" and value:
-        return GrantTerms.for_category(patient_address, grantee, value, actions, *purposes, not_after=until)
+        try:
+            return GrantTerms.for_category(
+                patient_address, grantee, value, actions, *purposes, not_after=until
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scope") from None
     if kind == "record" and value:
         return GrantTerms.for_record(
             patient_address, grantee, _parse_digest(value), actions, *purposes, not_after=until
@@ -307,7 +346,7 @@ def _scope(
 
 
 @patient.command("grant")
-@click.argument("grantee")
+@click.argument("grantee", type=ADDRESS)
 @click.option(
     "--scope",
     "scope_text",
@@ -371,11 +410,11 @@ def ehr() -> None:
 
 
 @ehr.command("records")
-@click.argument("patient_address")
+@click.argument("patient_address", type=ADDRESS)
 @click.pass_obj
 def ehr_records(obj: Context, patient_address: str) -> None:
     """List the records anchored for PATIENT_ADDRESS."""
-    client = obj.suite().ehr(LocalFolderStore(Path(".medchain") / "store"))
+    client = obj.suite().ehr(LocalFolderStore(DATA_DIR / "store"))
     table = Table(title=f"Records of {patient_address}")
     rows = []
     for column in ("record", "category", "custodian", "cid", "block"):
@@ -396,12 +435,12 @@ def ehr_records(obj: Context, patient_address: str) -> None:
 
 
 @ehr.command("history")
-@click.argument("patient_address")
+@click.argument("patient_address", type=ADDRESS)
 @click.option("--fhir", is_flag=True, help="Print the history as FHIR AuditEvents (JSON).")
 @click.pass_obj
 def ehr_history(obj: Context, patient_address: str, fhir: bool) -> None:
     """Who read PATIENT_ADDRESS's records, when, for what purpose (the audit trail)."""
-    client = obj.suite().ehr(LocalFolderStore(Path(".medchain") / "store"))
+    client = obj.suite().ehr(LocalFolderStore(DATA_DIR / "store"))
     if fhir:
         click.echo(json.dumps(client.access_history_fhir(patient_address), indent=2))
         return
@@ -418,6 +457,152 @@ def ehr_history(obj: Context, patient_address: str, fhir: bool) -> None:
             "yes" if e["break_glass"] else "",
         )
     obj.emit([{**e, "purpose": e["purpose"].name} for e in events], table)
+
+
+@ehr.command("read")
+@click.argument("record_id")
+@click.option(
+    "--gateway",
+    "gateway_url",
+    default=lambda: os.environ.get(GATEWAY_ENV),
+    required=True,
+    help=f"The custodian's gateway URL (default ${GATEWAY_ENV}).",
+)
+@click.option(
+    "--purpose",
+    "purpose_text",
+    default="TREAT",
+    show_default=True,
+    help="PurposeOfUse of the audited access: TREAT, HPAYMT, HRESCH or ETREAT.",
+)
+@click.option("--no-access", is_flag=True, help="Skip the on-chain access call (a recent one exists).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the FHIR JSON here."
+)
+@click.pass_obj
+def ehr_read(
+    obj: Context, record_id: str, gateway_url: str, purpose_text: str, no_access: bool, output: Path | None
+) -> None:
+    """Read RECORD_ID: audited access on chain, then the custodian's gateway, decrypted and verified.
+
+    The sender ($MEDCHAIN_PRIVATE_KEY) signs the gateway's challenge and decrypts; patients and
+    custodians need no access call.
+    """
+    try:
+        purpose = Purpose.parse(purpose_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--purpose") from None
+    rid = _parse_digest(record_id)
+    reader = obj.local_key("reading a record")
+    suite = obj.suite()
+    client = suite.ehr(LocalFolderStore(DATA_DIR / "store"))
+    if not no_access:
+        try:
+            record = client.record(rid)
+        except RecordNotFoundError:
+            record = None  # batched: the patient or custodian reads it; others pass --no-access
+        if record is not None and reader.address not in (record.header.patient, record.header.custodian):
+            client.access(reader, record, purpose)
+    gateway = GatewayClient(gateway_url)
+    try:
+        resource = gateway.read(client, rid, reader)
+    finally:
+        gateway.close()
+    text = json.dumps(resource, indent=2)
+    if output is None:
+        click.echo(text)
+        return
+    try:
+        tmp = output.with_name(output.name + ".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(output)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {output}: {exc.strerror}") from None
+    click.echo(f"record {record_id} written to {output} (verified against its anchored commitment)", err=True)
+
+
+@cli.group()
+def gateway() -> None:
+    """A custodian's gateway: releases record keys to readers the chain permits."""
+
+
+@gateway.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8610, show_default=True, help="TCP port.")
+@click.option(
+    "--public-url", default=None, help="URL readers use (signed into challenges; default from host:port)."
+)
+@click.option(
+    "--vault",
+    "vault_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=lambda: DATA_DIR / "vault.sqlite",
+    show_default="$MEDCHAIN_HOME/vault.sqlite",
+    help="The custodian's key vault.",
+)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: DATA_DIR / "store",
+    show_default="$MEDCHAIN_HOME/store",
+    help="Folder of ciphertexts.",
+)
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=lambda: DATA_DIR / "gateway-releases.jsonl",
+    show_default="$MEDCHAIN_HOME/gateway-releases.jsonl",
+    help="Append-only log of releases and refusals.",
+)
+@click.option(
+    "--access-window",
+    type=click.IntRange(1),
+    default=3600,
+    show_default=True,
+    help="Seconds an access event counts.",
+)
+@click.pass_obj
+def gateway_serve(
+    obj: Context,
+    host: str,
+    port: int,
+    public_url: str | None,
+    vault_path: Path,
+    store_path: Path,
+    log_path: Path,
+    access_window: int,
+) -> None:
+    """Serve this custodian's records over HTTP (the custodian's key is $MEDCHAIN_PRIVATE_KEY)."""
+    custodian = obj.local_key("the gateway")
+    suite = obj.suite()
+    url = (public_url or f"http://{host}:{port}").rstrip("/")
+    service = GatewayService(
+        suite,
+        LocalFolderStore(store_path),
+        KeyVault(vault_path),
+        bytes(custodian.key),
+        GatewaySettings(public_url=url, access_window=access_window),
+        log=ReleaseLog(log_path),
+    )
+    console.print(
+        f"gateway of custodian {service.custodian} on chain {service.chain_id} serving at {url} "
+        f"(vault {vault_path}, log {log_path}); Ctrl-C stops it",
+        highlight=False,
+    )
+    serve(service, host, port)
+
+
+@gateway.command("verify-log")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def gateway_verify_log(path: Path) -> None:
+    """Check a gateway release log's hash chain (detects edited, removed or reordered lines)."""
+    try:
+        count = verify_log(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"{path} is not a readable release log ({exc})") from None
+    click.echo(f"{path}: {count} entries, hash chain intact")
 
 
 @cli.group()
@@ -465,7 +650,7 @@ def drug_trace(obj: Context, gtin: str, lot: str, epcis: bool) -> None:
 @drug.command("ship")
 @click.argument("gtin")
 @click.argument("lot")
-@click.argument("to")
+@click.argument("to", type=ADDRESS)
 @click.argument("quantity", type=click.IntRange(min=1))
 @click.pass_obj
 def drug_ship(obj: Context, gtin: str, lot: str, to: str, quantity: int) -> None:
@@ -500,7 +685,7 @@ def drug_receive(obj: Context, gtin: str, lot: str) -> None:
 @drug.command("recall")
 @click.argument("gtin")
 @click.argument("lot")
-@click.option("--reason", type=int, required=True, help="Reason code.")
+@click.option("--reason", type=REASON, required=True, help="Reason code (0-65535).")
 @click.pass_obj
 def drug_recall(obj: Context, gtin: str, lot: str, reason: int) -> None:
     """Recall batch GTIN + LOT (manufacturer or regulator); prints who held how much."""
@@ -590,7 +775,7 @@ def claim_approve(obj: Context, claim_id: str, amount: int | None) -> None:
 
 @claim.command("deny")
 @click.argument("claim_id")
-@click.option("--reason", type=int, required=True, help="Reason code.")
+@click.option("--reason", type=REASON, required=True, help="Reason code (0-65535).")
 @click.pass_obj
 def claim_deny(obj: Context, claim_id: str, reason: int) -> None:
     """Deny a pended or appealed claim with a reason code (the sender is the plan's insurer)."""
@@ -629,9 +814,28 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # One line, like every other expected failure, with where to look for help.
+        where = f" (try '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"error: {exc.format_message()}{where}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except MedChainError as exc:
+        if os.environ.get("MEDCHAIN_DEBUG"):
+            raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except (ValueError, TypeError) as exc:
+        # Input that slipped past the option checks and was refused while encoding a call (an
+        # out-of-range number, a malformed value): one line; MEDCHAIN_DEBUG=1 shows the traceback.
+        if os.environ.get("MEDCHAIN_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"error: invalid input: {first}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ from medchain.claims import ClaimsClient
 from medchain.consent import ConsentClient
 from medchain.drug import DrugClient
 from medchain.ehr import EHRClient
-from medchain.errors import ConfigurationError, ManifestError
+from medchain.errors import ChainError, ConfigurationError, ManifestError
 from medchain.registry import RegistryClient
 from medchain.store import ContentStore
 from medchain.types import Kind
@@ -187,7 +187,33 @@ class Suite:
         source = Path(deployment.abi_source)
         if not source.is_absolute():
             source = (path.parent / source).resolve()
-        return cls(Chain(w3, Artifacts(source)), deployment)
+        suite = cls(Chain(w3, Artifacts(source)), deployment)
+        suite.check_code(str(path))
+        return suite
+
+    def check_code(self, source: str = "the manifest") -> None:
+        """Checks that every contract of the manifest has code on this chain.
+
+        Raises:
+            ManifestError: one line naming the first missing contract: a local chain restarted
+                without its state keeps its chain id but forgets every contract.
+        """
+        names = list(self.deployment.contracts)
+        w3 = self.chain.w3
+        try:
+            with w3.batch_requests() as batch:
+                for name in names:
+                    batch.add(w3.eth.get_code(Web3.to_checksum_address(self.deployment.address_of(name))))
+                codes = batch.execute()
+        except Exception as exc:
+            raise ChainError(f"could not read contract code from the node ({type(exc).__name__})") from None
+        for name, code in zip(names, codes, strict=True):
+            if not bytes(code):  # type: ignore[arg-type]
+                raise ManifestError(
+                    f"no contract code at {self.deployment.address_of(name)} ({name}) on chain "
+                    f"{self.deployment.chain_id}: the chain was restarted or reset after {source} was "
+                    "written; deploy again (medchain deploy) or start the chain with its saved state"
+                )
 
 
 def deploy_suite(
