@@ -12,7 +12,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import TimeExhausted, Web3Exception
-from web3.types import TxParams, TxReceipt, Wei
+from web3.types import RPCEndpoint, TxParams, TxReceipt, Wei
 
 from medchain.artifacts import Artifacts, abi_type
 from medchain.errors import ChainError, ContractRevert, TransactionFailed
@@ -37,7 +37,15 @@ def connect(rpc_url: str, timeout: float = 30.0) -> Web3:
     Raises:
         ChainError: nothing answers at ``rpc_url``.
     """
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    # web3 asks eth_chainId before and after every call to validate it; the chain id of one
+    # endpoint does not change while a process runs, so that one answer is cached (nothing else).
+    provider = Web3.HTTPProvider(
+        rpc_url,
+        request_kwargs={"timeout": timeout},
+        cache_allowed_requests=True,
+        cacheable_requests={RPCEndpoint("eth_chainId")},
+    )
+    w3 = Web3(provider)
     try:
         w3.eth.chain_id  # noqa: B018 - a cheap round trip proves the node is there
     except Exception as exc:

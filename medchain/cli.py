@@ -563,6 +563,20 @@ def gateway() -> None:
     show_default=True,
     help="Seconds an access event counts.",
 )
+@click.option(
+    "--rate-per-client",
+    type=click.FloatRange(min=0.1),
+    default=GatewaySettings.rate_per_client,
+    show_default=True,
+    help="Requests per second per client address (burst twice that).",
+)
+@click.option(
+    "--rate-per-reader",
+    type=click.FloatRange(min=0.1),
+    default=GatewaySettings.rate_per_reader,
+    show_default=True,
+    help="Releases per second per authenticated reader (burst twice that).",
+)
 @click.pass_obj
 def gateway_serve(
     obj: Context,
@@ -573,6 +587,8 @@ def gateway_serve(
     store_path: Path,
     log_path: Path,
     access_window: int,
+    rate_per_client: float,
+    rate_per_reader: float,
 ) -> None:
     """Serve this custodian's records over HTTP (the custodian's key is $MEDCHAIN_PRIVATE_KEY)."""
     custodian = obj.local_key("the gateway")
@@ -583,7 +599,14 @@ def gateway_serve(
         LocalFolderStore(store_path),
         KeyVault(vault_path),
         bytes(custodian.key),
-        GatewaySettings(public_url=url, access_window=access_window),
+        GatewaySettings(
+            public_url=url,
+            access_window=access_window,
+            rate_per_client=rate_per_client,
+            burst_per_client=max(1, round(2 * rate_per_client)),
+            rate_per_reader=rate_per_reader,
+            burst_per_reader=max(1, round(2 * rate_per_reader)),
+        ),
         log=ReleaseLog(log_path),
     )
     console.print(

@@ -23,8 +23,8 @@ from medchain.ehr import AnchoredRecord, KeyVault
 from medchain.errors import ContractRevert
 from medchain.fhir import break_glass_audit_event, consent_resource
 from medchain.gateway import GatewayClient, GatewayError, GatewayService, GatewaySettings
-from medchain.gateway.app import BackgroundGateway, free_port
-from medchain.localchain import dev_private_keys
+from medchain.gateway.app import BackgroundGateway
+from medchain.localchain import dev_private_keys, free_port
 from medchain.registry import Member
 from medchain.store import CachedStore, LocalFolderStore
 from medchain.types import Action, Address, Kind

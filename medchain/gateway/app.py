@@ -16,7 +16,6 @@ no header, address or key: unknown fields are refused.
 from __future__ import annotations
 
 import base64
-import socket
 import threading
 import time
 from typing import Any
@@ -237,10 +236,3 @@ class BackgroundGateway:
     def __exit__(self, *_exc: object) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=10)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now (for a gateway started next)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])

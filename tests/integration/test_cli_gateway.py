@@ -17,7 +17,7 @@ from eth_account import Account
 from medchain import crypto
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.ehr import KeyVault
-from medchain.gateway.app import free_port
+from medchain.localchain import free_port
 from medchain.store import LocalFolderStore
 
 LICENCE = "00" * 32
