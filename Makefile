@@ -64,7 +64,6 @@ bench: build
 	@$(BIN)/python -m bench.drug
 	@$(BIN)/python -m bench.claims
 	@$(BIN)/python -m bench.gateway
-	@$(BIN)/python -m bench.gateway
 
 lock: setup
 	@{ echo '# Exact versions of everything in .venv, used as constraints by `make setup` (regenerate: make lock).'; \
