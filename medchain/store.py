@@ -102,7 +102,10 @@ class LocalFolderStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"the store folder {root} cannot be created ({exc.strerror})") from None
 
     def _path(self, cid: str) -> Path:
         parse_cid(cid)
@@ -112,16 +115,27 @@ class LocalFolderStore:
         _check_size(data)
         cid = cid_of(data)
         path = self._path(cid)
-        if not path.exists():
+        if path.exists():
+            return cid
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)  # atomic: a reader never sees half an object
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        except OSError as exc:
+            raise StoreError(f"cannot write to the store at {self.root} ({exc.strerror})") from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)  # atomic: a reader never sees half an object
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot write {cid} to the store at {self.root} ({exc.strerror}); nothing was anchored"
+            ) from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return cid
 
     def get(self, cid: str) -> bytes:
@@ -130,6 +144,8 @@ class LocalFolderStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise StoreError(f"{cid} is not in the store at {self.root}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {cid} from the store at {self.root} ({exc.strerror})") from None
         verify(cid, data)
         return data
 

@@ -104,3 +104,27 @@ def test_full_disk_is_reported_and_nothing_half_written(tmp_path):
         vault.put_many([(i.to_bytes(32, "big"), READER, b"x" * 2000) for i in range(50)])
     vault._db.execute("PRAGMA max_page_count = 1000000")
     assert len(vault) == 0  # the batch was rolled back whole
+
+
+def test_store_folder_under_a_file_is_a_store_error(tmp_path):
+    from medchain.store import LocalFolderStore, StoreError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot be created"):
+        LocalFolderStore(blocker / "store")
+
+
+def test_store_write_failure_is_a_store_error(tmp_path, monkeypatch):
+    """A full or read-only disk during a write: one StoreError, no temporary file left behind."""
+    from medchain import store as store_module
+
+    store = store_module.LocalFolderStore(tmp_path / "store")
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "fsync", full)
+    with pytest.raises(store_module.StoreError, match="No space left"):
+        store.put(b"ciphertext bytes")
+    assert [p.name for p in (tmp_path / "store").rglob("*") if p.is_file()] == []
