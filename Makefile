@@ -16,16 +16,20 @@ export MEDCHAIN_CHAIN_PORT
 
 PY_STAMP   := $(VENV)/.setup-done
 NODE_STAMP := node_modules/.setup-done
+# Slither lives in its own venv: its web3 stack is newer than the one eth-brownie pins.
+SLITHER_VENV  := .venv-slither
+SLITHER_STAMP := $(SLITHER_VENV)/.setup-done
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build test test-contracts lint typecheck demo deploy bench lock clean
+.PHONY: help setup build test test-contracts lint typecheck analyze slither solhint demo deploy bench lock clean
 
 help:
 	@echo "make demo      set up, start a local chain, deploy the suite and run the scenario"
-	@echo "make test      set up, lint, type-check and run all tests (NETWORK=ganache for Ganache)"
+	@echo "make test      set up, lint, type-check, analyze and run all tests (NETWORK=ganache for Ganache)"
+	@echo "make analyze   static analysis of the contracts: slither (triaged) and solhint"
 	@echo "make bench     print gas and throughput tables"
 	@echo "make build     compile the contracts"
-	@echo "make clean     remove build output (keeps .venv and node_modules)"
+	@echo "make clean     remove build output (keeps .venv, .venv-slither and node_modules)"
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -35,21 +39,34 @@ $(PY_STAMP): pyproject.toml requirements-dev.txt requirements.lock tools/setup/p
 $(NODE_STAMP): package.json package-lock.json tools/setup/node.sh
 	@tools/setup/node.sh
 
+$(SLITHER_STAMP): tools/setup/slither-requirements.txt tools/setup/slither.sh
+	@tools/setup/slither.sh
+
 build: setup
 	@$(BIN)/brownie compile >build.log 2>&1 || { tools/setup/show-compile-error.sh build.log; exit 1; }
 	@echo "build: contracts compiled (build/contracts)"
 
 lint: setup
-	@$(BIN)/ruff check medchain scripts tests bench
-	@$(BIN)/ruff format --check medchain scripts tests bench
+	@$(BIN)/ruff check medchain scripts tests bench tools
+	@$(BIN)/ruff format --check medchain scripts tests bench tools
 
 typecheck: setup
 	@$(BIN)/mypy
 
+# Static analysis needs node_modules (solhint, solc-js, OpenZeppelin) and .venv-slither, not .venv:
+# slither compiles the sources itself through tools/solc (see tools/analyze/slither_check.py).
+analyze: solhint slither
+
+solhint: $(NODE_STAMP)
+	@tools/analyze/solhint.sh
+
+slither: $(NODE_STAMP) $(SLITHER_STAMP)
+	@$(SLITHER_VENV)/bin/python tools/analyze/slither_check.py
+
 test-contracts: build
 	@$(BIN)/brownie test --network $(BROWNIE_NETWORK) $(ARGS)
 
-test: lint typecheck test-contracts
+test: lint typecheck analyze test-contracts
 
 demo: build
 	@$(BIN)/medchain demo

