@@ -160,7 +160,9 @@ interface IDrugProvenance {
     /// @notice Emitted when the sender cancels a pending shipment; the units return to it.
     event ShipmentCancelled(bytes32 indexed shipmentId, bytes32 indexed batchId, address indexed from, uint64 quantity);
     /// @notice Emitted when units are dispensed to a patient (EPCIS: dispensing).
-    /// @param patientRef The patient's address as bytes32, or a salted commitment: never PHI.
+    /// @param patientRef keccak256(abi.encode(patient, salt)) with 32 random bytes of salt that the
+    /// dispenser keeps and gives the patient (ClaimsProcessor checks drug claims against it): never
+    /// PHI. A bare address, or a constant or guessable salt, would link the patient to the product.
     event Dispensed(
         bytes32 indexed dispenseId, bytes32 indexed batchId, address indexed dispenser, bytes32 patientRef, uint64 quantity
     );
@@ -205,7 +207,8 @@ interface IDrugProvenance {
     /// Emits {ShipmentCancelled}.
     function cancelShipment(ShipmentRef calldata ref) external;
 
-    /// @notice Dispenses units to a patient. Caller: an active pharmacy or hospital holding them.
+    /// @notice Dispenses units to a patient reference (see {Dispensed}), before the batch's expiry.
+    /// Caller: an active pharmacy, hospital or clinic holding them.
     function dispense(bytes32 batchId, uint64 quantity, bytes32 patientRef) external returns (bytes32 dispenseId);
 
     /// @notice Puts an Active batch on hold: no ship, receive or dispense until released.
