@@ -166,7 +166,8 @@ interface IDrugProvenance {
     event Dispensed(
         bytes32 indexed dispenseId, bytes32 indexed batchId, address indexed dispenser, bytes32 patientRef, uint64 quantity
     );
-    /// @notice Emitted when a batch's status changes (quarantine, release, recall, destruction).
+    /// @notice Emitted when a batch's status changes (quarantine, release, recall, destruction), and
+    /// when a regulator takes over a manufacturer's quarantine (previous and current both Quarantined).
     event BatchStatusChanged(bytes32 indexed batchId, BatchStatus previous, BatchStatus current, address by, uint16 reason);
     /// @notice Emitted once per holder when a batch is recalled: who holds how much at that moment.
     event HolderAtRecall(bytes32 indexed batchId, address indexed holder, uint64 available, uint64 inTransit);

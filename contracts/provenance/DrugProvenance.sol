@@ -260,7 +260,9 @@ contract DrugProvenance is IDrugProvenance {
                 revert DrugNotAuthority(msg.sender);
             }
         } else {
-            if (!REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Regulator)) revert DrugNotAuthority(msg.sender);
+            if (!REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Regulator)) {
+                revert DrugNotAuthority(msg.sender);
+            }
             byRegulator = true;
         }
     }
