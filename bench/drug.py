@@ -2,11 +2,14 @@
 tracing a batch with 1,000 events (one block each: Anvil auto-mine) from a fresh client.
 
     .venv/bin/python -m bench.drug      (part of `make bench`)
+
+MEDCHAIN_CHAIN_PORT, when set, is the port the throw-away Anvil listens on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
 import time
 
@@ -25,9 +28,10 @@ TRACE_EVENTS = 1000
 
 
 def main() -> None:
-    with LocalChain("anvil") as w3:
+    port = int(os.environ["MEDCHAIN_CHAIN_PORT"]) if os.environ.get("MEDCHAIN_CHAIN_PORT") else None
+    with LocalChain("anvil", port=port) as w3:
         chain, suite, acct, manifest = deploy_with(w3, Kind.MANUFACTURER, Kind.DISTRIBUTOR, Kind.PHARMACY)
-        maker, dist, pharm = acct[1], acct[2], acct[3]
+        regulator, maker, dist, pharm = acct[0], acct[1], acct[2], acct[3]
         fn = suite.drugs.contract.functions
         chain.transact(fn.registerProduct(GTIN), maker)
         now = int(w3.eth.get_block("latest")["timestamp"])
@@ -36,14 +40,20 @@ def main() -> None:
             for k in (
                 "commission",
                 "ship",
+                "ship (distributor)",
                 "receive (new holder)",
                 "receive (existing holder)",
                 "dispense",
-                "recall",
+                "quarantine (manufacturer)",
+                "release (manufacturer)",
+                "quarantine (regulator)",
+                "release (regulator)",
+                "recall (active batch, 3 holders)",
+                "recall (quarantined batch, 3 holders)",
             )
         }
         batches = []
-        for i in range(5):
+        for i in range(6):
             r = chain.transact(
                 fn.commission(
                     GTIN,
@@ -74,11 +84,21 @@ def main() -> None:
                     ref["shippedAt"],
                 )
                 gas[label].append(chain.transact(fn.receiveShipment(tup), dist)["gasUsed"])
-            ref = suite.drugs.ship(dist, batch, pharm, 5)
-            suite.drugs.receive(pharm, ref)
+            r = chain.transact(fn.ship(batch, pharm, 5), dist)
+            gas["ship (distributor)"].append(r["gasUsed"])
+            ref = suite.drugs.contract.events.Shipped().process_receipt(r)[0]["args"]["ref"]
+            suite.drugs.receive(pharm, dict(ref))
             gas["dispense"].append(chain.transact(fn.dispense(batch, 1, b"\2" * 32), pharm)["gasUsed"])
+            for who, authority in (("manufacturer", maker), ("regulator", regulator)):
+                r = chain.transact(fn.quarantine(batch, 1), authority)
+                gas[f"quarantine ({who})"].append(r["gasUsed"])
+                gas[f"release ({who})"].append(chain.transact(fn.release(batch), authority)["gasUsed"])
             holders = sorted([maker, dist, pharm], key=lambda a: int(a, 16))
-            gas["recall"].append(chain.transact(fn.recall(batch, 1, holders), maker)["gasUsed"])
+            label = "recall (active batch, 3 holders)"
+            if i % 2:
+                chain.transact(fn.quarantine(batch, 1), maker)
+                label = "recall (quarantined batch, 3 holders)"
+            gas[label].append(chain.transact(fn.recall(batch, 1, holders), maker)["gasUsed"])
 
         # A batch with 1,000 events: pipelined ships from the manufacturer to the distributor.
         r = chain.transact(
@@ -103,7 +123,7 @@ def main() -> None:
             timings.append(time.perf_counter() - start)
         assert len(events) == TRACE_EVENTS, len(events)
 
-    table = Table(title="DrugProvenance gas (Anvil, median of 5)")
+    table = Table(title="DrugProvenance gas (Anvil, median)")
     for col in ("operation", "gas (median)", "goal"):
         table.add_column(col)
     goals = {

@@ -6,6 +6,29 @@ pragma solidity 0.8.28;
 /// manufacturer to the dispensing pharmacy or hospital, dispensing to (pseudonymous) patients,
 /// quarantine, recall and destruction. A recalled batch cannot move: ship, receive and dispense
 /// revert. Holdings always sum to quantity minus dispensed minus destroyed.
+///
+/// Who may act, as the InstitutionRegistry says at the time of the call:
+/// - Holding: a batch's manufacturer, distributors, pharmacies, hospitals and clinics. A holder
+///   that is suspended or removed can neither ship nor receive (nor dispense); a pending shipment
+///   addressed to it waits until it is reinstated, or goes back to its sender by cancellation.
+///   A shipment sent while its sender was active may still be received by an active addressee
+///   after the sender's suspension: the units are already out of the sender's hands.
+/// - What a suspended or removed holder may still do: destroy units it holds and cancel its own
+///   pending shipments. Neither puts a unit into anyone else's hands: destruction takes units out
+///   of circulation, cancellation returns them to the sender's own (frozen) holding, and it is the
+///   way back for a shipment whose addressee can no longer receive it.
+/// - Authority over a batch (quarantine, release, recall): its manufacturer while active as a
+///   manufacturer, and any active regulator. A suspended or removed manufacturer loses it; the
+///   regulator keeps it.
+/// - Quarantine: the batch remembers whether a regulator imposed it ({Batch.quarantinedByRegulator}).
+///   Only a regulator lifts a regulator's quarantine. A regulator may lift a manufacturer's
+///   quarantine (it is the higher authority), and may take a manufacturer's quarantine over by
+///   quarantining the batch again, after which the manufacturer can no longer lift it. Either
+///   authority may recall a quarantined batch: a recall only tightens the hold.
+/// - Expiry: from `block.timestamp >= expiry` on, a batch can be neither shipped nor dispensed.
+///   A shipment already in transit may still be received (if the batch is Active), so that the
+///   ledger shows the expired units where they physically are, for their holder to destroy; the
+///   sender may instead cancel it.
 interface IDrugProvenance {
     // ─── Types ──────────────────────────────────────────────────────────────────────────────
 
@@ -28,11 +51,15 @@ interface IDrugProvenance {
     }
 
     /// @notice A batch. Its id is keccak256(abi.encode(gtin, lot)).
+    /// @param quarantinedByRegulator While Quarantined: whether a regulator imposed (or took over)
+    /// the quarantine, so that only a regulator may lift it. False in every other status.
+    /// @dev manufacturer, manufacturedAt, expiry, status and quarantinedByRegulator share one slot.
     struct Batch {
         address manufacturer;
         uint40 manufacturedAt;
         uint40 expiry;
         BatchStatus status;
+        bool quarantinedByRegulator;
         uint64 quantity;
         uint64 dispensed;
         uint64 destroyed;
@@ -93,12 +120,18 @@ interface IDrugProvenance {
     error DrugNotParty(bytes32 shipmentId, address caller);
     /// @notice Thrown when the dispenser is not an active pharmacy or hospital.
     error DrugNotDispenser(address account);
-    /// @notice Thrown when dispensing after expiry.
+    /// @notice Thrown when shipping or dispensing at or after the batch's expiry.
     error DrugBatchExpired(bytes32 batchId, uint40 expiry);
     /// @notice Thrown when a patient reference is zero.
     error DrugInvalidPatientRef();
-    /// @notice Thrown when the caller is neither the batch's manufacturer nor an active regulator.
+    /// @notice Thrown when the caller is neither the batch's manufacturer, active as a manufacturer,
+    /// nor an active regulator.
     error DrugNotAuthority(address account);
+    /// @notice Thrown when a manufacturer tries to lift a quarantine that a regulator imposed.
+    error DrugRegulatorQuarantine(bytes32 batchId, address caller);
+    /// @notice Thrown when the sender of a shipment, or the addressee receiving it, is not an active
+    /// member of a kind that may hold medicines (suspended, removed, or never admitted).
+    error DrugHolderNotActive(address holder);
     /// @notice Thrown when a recall's holder list is not strictly ascending.
     error DrugHolderListUnsorted();
     /// @notice Thrown when a recall's holder list does not account for every unit in circulation.
@@ -127,11 +160,14 @@ interface IDrugProvenance {
     /// @notice Emitted when the sender cancels a pending shipment; the units return to it.
     event ShipmentCancelled(bytes32 indexed shipmentId, bytes32 indexed batchId, address indexed from, uint64 quantity);
     /// @notice Emitted when units are dispensed to a patient (EPCIS: dispensing).
-    /// @param patientRef The patient's address as bytes32, or a salted commitment: never PHI.
+    /// @param patientRef keccak256(abi.encode(patient, salt)) with 32 random bytes of salt that the
+    /// dispenser keeps and gives the patient (ClaimsProcessor checks drug claims against it): never
+    /// PHI. A bare address, or a constant or guessable salt, would link the patient to the product.
     event Dispensed(
         bytes32 indexed dispenseId, bytes32 indexed batchId, address indexed dispenser, bytes32 patientRef, uint64 quantity
     );
-    /// @notice Emitted when a batch's status changes (quarantine, release, recall, destruction).
+    /// @notice Emitted when a batch's status changes (quarantine, release, recall, destruction), and
+    /// when a regulator takes over a manufacturer's quarantine (previous and current both Quarantined).
     event BatchStatusChanged(bytes32 indexed batchId, BatchStatus previous, BatchStatus current, address by, uint16 reason);
     /// @notice Emitted once per holder when a batch is recalled: who holds how much at that moment.
     event HolderAtRecall(bytes32 indexed batchId, address indexed holder, uint64 available, uint64 inTransit);
@@ -154,29 +190,55 @@ interface IDrugProvenance {
         bytes32 serialsRoot
     ) external returns (bytes32 batchId);
 
-    /// @notice Ships `quantity` units to `to` (pending until received). Batch must be Active.
+    /// @notice Ships `quantity` units to `to` (pending until received).
+    /// Requirements: the batch is Active and not expired; the caller is an active holder (its
+    /// manufacturer, a distributor, pharmacy, hospital or clinic) holding `quantity` units; `to` is
+    /// another active distributor, pharmacy, hospital or clinic.
+    /// Emits {Shipped}.
     function ship(bytes32 batchId, address to, uint64 quantity) external returns (bytes32 shipmentId);
 
-    /// @notice The addressee takes custody of a pending shipment. Batch must be Active.
+    /// @notice The addressee takes custody of a pending shipment.
+    /// Requirements: the caller is the addressee and still an active distributor, pharmacy,
+    /// hospital or clinic; the batch is Active (an expired batch's shipment may still be received).
+    /// Emits {Received}.
     function receiveShipment(ShipmentRef calldata ref) external;
 
-    /// @notice The sender cancels a pending shipment (allowed in any batch status).
+    /// @notice The sender cancels a pending shipment; the units return to it. Allowed in any batch
+    /// status, after expiry, and whatever the sender's or addressee's membership status.
+    /// Emits {ShipmentCancelled}.
     function cancelShipment(ShipmentRef calldata ref) external;
 
-    /// @notice Dispenses units to a patient. Caller: an active pharmacy or hospital holding them.
+    /// @notice Dispenses units to a patient reference (see {Dispensed}), before the batch's expiry.
+    /// Caller: an active pharmacy, hospital or clinic holding them.
     function dispense(bytes32 batchId, uint64 quantity, bytes32 patientRef) external returns (bytes32 dispenseId);
 
-    /// @notice Puts an Active batch on hold. Caller: its manufacturer or an active regulator.
+    /// @notice Puts an Active batch on hold: no ship, receive or dispense until released.
+    /// A regulator may also quarantine a batch its manufacturer quarantined: it takes the
+    /// quarantine over, so that only a regulator can lift it.
+    /// Requirements: the caller is the batch's manufacturer, active as a manufacturer, or an active
+    /// regulator; the batch is Active (or, for a regulator, quarantined by its manufacturer).
+    /// Emits {BatchStatusChanged} (Quarantined to Quarantined on a take-over).
     function quarantine(bytes32 batchId, uint16 reason) external;
 
-    /// @notice Releases a Quarantined batch. Caller: its manufacturer or an active regulator.
+    /// @notice Releases a Quarantined batch.
+    /// Requirements: the caller is an active regulator, or the batch's manufacturer, active as a
+    /// manufacturer, if no regulator imposed the quarantine.
+    /// Emits {BatchStatusChanged}.
     function release(bytes32 batchId) external;
 
     /// @notice Recalls an Active or Quarantined batch, listing every holder (ascending addresses)
-    /// so that the event records who holds how much. Caller: its manufacturer or an active regulator.
+    /// so that the event records who holds how much. Caller: its manufacturer, active as a
+    /// manufacturer, or an active regulator (either may recall a batch the other quarantined).
+    /// @dev The list must account for every unit not dispensed or destroyed, so a receive landing
+    /// between building the list and the recall makes it revert. Quarantine the batch first (no
+    /// receive can land then: the set of holders can only shrink), then build the list and recall;
+    /// the SDK's `DrugClient.recall` does so.
+    /// Emits {HolderAtRecall} per holder and {BatchStatusChanged}.
     function recall(bytes32 batchId, uint16 reason, address[] calldata holders) external;
 
-    /// @notice Destroys units the caller holds (any status but Destroyed).
+    /// @notice Destroys units the caller holds (any status but Destroyed, after expiry, and whatever
+    /// the caller's membership status: a suspended holder may destroy its stock).
+    /// Emits {UnitsDestroyed}, and {BatchStatusChanged} when no unit is left in circulation.
     function destroy(bytes32 batchId, uint64 quantity) external;
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────

@@ -18,7 +18,7 @@ from medchain.claims import CoverageTable, PlanTerms, claim_resources
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
-from medchain.drug import SerialTree
+from medchain.drug import Dispense, SerialTree
 from medchain.ehr import AnchoredRecord, KeyVault
 from medchain.errors import ContractRevert
 from medchain.fhir import break_glass_audit_event, consent_resource
@@ -318,8 +318,12 @@ DEMO_OBSERVATION: dict[str, Any] = {
 
 def drug_step(
     suite: Suite, accounts: list[Address], names: dict[str, str], patient: LocalAccount, out: Console
-) -> None:
-    """A batch from the manufacturer to the pharmacy, a pack dispensed and verified, then recalled."""
+) -> Dispense:
+    """A batch from the manufacturer to the pharmacy, a pack dispensed and verified, then recalled.
+
+    Returns the dispense with its salt: the pharmacy keeps it and the patient is given it (a drug
+    claim for the dispense needs it).
+    """
     d = suite.drugs
     pharmacy, maker, distributor, regulator = accounts[4], accounts[5], accounts[6], accounts[0]
     gtin, lot = "09506000134352", "AMX-2611"
@@ -357,10 +361,11 @@ def drug_step(
         f"{names[maker]} -> {names[distributor]} (40) -> {names[pharmacy]} (12), "
         "each step shipped then received"
     )
-    patient_ref = hashlib.sha256(b"pharmacy salt|" + patient.address.encode()).digest()
-    d.dispense(pharmacy, batch, 1, patient_ref)
+    dispensed = d.dispense_to_patient(pharmacy, batch, 1, patient.address)
     out.print(
-        f"{names[pharmacy]} dispensed one pack to the patient (salted commitment, no identity on chain)"
+        f"{names[pharmacy]} dispensed one pack to the patient under a fresh random salt "
+        f"(commitment {dispensed.patient_ref.hex()[:16]}…, no identity on chain); the pharmacy keeps "
+        "the salt and hands it to the patient, who needs it to claim the dispense"
     )
 
     scanned = f"01{gtin}17{_yymmdd(now + 2 * 365 * 86400)}10{lot}\x1d21SN000042"
@@ -377,11 +382,11 @@ def drug_step(
     out.rule("[bold]10. Recall: every movement stops")
     held = d.recall(regulator, batch, 3)
     out.print(
-        "recalled by the regulator; holders at recall: "
-        + ", ".join(f"{names[a]} {n}" for a, n in held.items())
+        "recalled by the regulator (quarantined first, so no receive can slip in before the holder list); "
+        "holders at recall: " + ", ".join(f"{names[a]} {n}" for a, n in held.items())
     )
     try:
-        d.dispense(pharmacy, batch, 1, patient_ref)
+        d.dispense_to_patient(pharmacy, batch, 1, patient.address)
     except ContractRevert as exc:
         out.print(f"{names[pharmacy]} trying to dispense: refused ({exc.error})")
     table = Table(title=f"Trace of lot {lot}")
@@ -405,6 +410,7 @@ def drug_step(
     document = d.epcis_document(batch, gtin, lot)
     count = len(document["epcisBody"]["eventList"])
     out.print(f"EPCIS 2.0 export: {count} ObjectEvents, valid against the GS1 schema")
+    return dispensed
 
 
 def _yymmdd(ts: int) -> str:

@@ -4,6 +4,7 @@ and GS1 EPCIS 2.0 export."""
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -20,7 +21,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from medchain.chain import Chain, ContractClient, Sender
-from medchain.errors import MedChainError
+from medchain.errors import ChainError, ContractRevert, MedChainError
 from medchain.merkle import MerkleTree
 from medchain.types import ascii_text, fixed_ascii
 
@@ -28,6 +29,8 @@ EPCIS_SCHEMA = (
     Path(__file__).resolve().parent.parent / "node_modules" / ".epcis-schema" / "EPCISDocument.schema.json"
 )
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+RECALL_ATTEMPTS = 3
+"""How many times `DrugClient.recall` puts the batch on hold and lists holders before giving up."""
 
 
 class GS1Error(MedChainError, ValueError):
@@ -92,6 +95,19 @@ class Pack:
         return cls(parse_gtin(found["01"].value), found["10"].value, found["21"].value, expiry)
 
 
+def new_patient_salt() -> bytes:
+    """32 random bytes (``secrets``): the salt of one dispense's patient reference."""
+    return secrets.token_bytes(32)
+
+
+def patient_ref(patient: str, salt: bytes) -> bytes:
+    """The salted commitment dispensed to: keccak256(abi.encode(patient, salt)), the commitment
+    ClaimsProcessor recomputes from a drug claim's patient and ``DrugDispense.patientSalt``."""
+    if len(salt) != 32:
+        raise ValueError(f"a patient salt is 32 bytes, not {len(salt)}")
+    return bytes(Web3.keccak(abi_encode(["address", "bytes32"], [Web3.to_checksum_address(patient), salt])))
+
+
 def serial_leaf_id(serial: str) -> bytes:
     """keccak256(abi.encode(serial)): the contract's leaf is keccak256 of this value."""
     return bytes(Web3.keccak(abi_encode(["string"], [serial])))
@@ -121,6 +137,45 @@ class BatchEvent:
     tx: str
     timestamp: int
     args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch as the contract stores it."""
+
+    manufacturer: str
+    manufactured_at: int
+    expiry: int
+    status: BatchStatus
+    quarantined_by_regulator: bool  # while quarantined: only a regulator may lift it
+    quantity: int
+    dispensed: int
+    destroyed: int
+    certificate_digest: bytes
+    serials_root: bytes
+
+
+@dataclass(frozen=True)
+class Dispense:
+    """A dispense as the chain recorded it, with the salt behind its patient reference.
+
+    The pharmacy keeps ``patient_salt`` with its dispensing record and gives it to the patient:
+    with it, the patient (or a drug claim, through ClaimsProcessor's ``DrugDispense``) can show the
+    dispense was theirs; without it, nobody can link the patient to the product.
+    """
+
+    dispense_id: bytes
+    batch_id: bytes
+    dispenser: str
+    patient_ref: bytes
+    patient_salt: bytes
+    quantity: int
+    nonce: int  # the dispenser's available units before dispensing (part of the dispense id)
+    timestamp: int
+
+    def as_claim_dispense(self) -> tuple[bytes, bytes, int, int, int]:
+        """The fields of ``IClaimsProcessor.DrugDispense``, in its order, for a drug claim."""
+        return (self.batch_id, self.patient_salt, self.quantity, self.nonce, self.timestamp)
 
 
 @dataclass(frozen=True)
@@ -186,7 +241,11 @@ class DrugClient(ContractClient):
         self.chain.transact(self.contract.functions.cancelShipment(_ref_tuple(ref)), sender)
 
     def dispense(self, dispenser: Sender, batch_id: bytes, quantity: int, patient_ref: bytes) -> bytes:
-        """Dispenses to a patient reference (address as bytes32 or a salted commitment)."""
+        """Dispenses to a patient reference the caller built; returns the dispense id.
+
+        Prefer :meth:`dispense_to_patient`, which draws the salt: a reference built from a constant
+        or guessable salt links the patient to the product for anyone who can guess it.
+        """
         receipt = self.chain.transact(
             self.contract.functions.dispense(batch_id, quantity, patient_ref), dispenser
         )
@@ -194,17 +253,102 @@ class DrugClient(ContractClient):
             self.contract.events.Dispensed().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispenseId"]
         )
 
+    def dispense_to_patient(
+        self, dispenser: Sender, batch_id: bytes, quantity: int, patient: str
+    ) -> Dispense:
+        """Dispenses to ``patient`` under a fresh random salt; returns the dispense and its salt.
+
+        The reference on chain is :func:`patient_ref` (ClaimsProcessor's commitment) with 32 random
+        bytes as salt, so the chain shows no link between the patient and the product. The caller
+        keeps the returned salt and hands it to the patient; a drug claim needs it, with the nonce
+        and timestamp (:meth:`Dispense.as_claim_dispense`).
+
+        Raises:
+            ContractRevert: the contract refused the dispense.
+            ChainError: the dispense happened but other transactions of the dispenser on the same
+                batch in the same block hide its nonce (the dispense id in the message still holds).
+        """
+        salt = new_patient_salt()
+        commitment = patient_ref(patient, salt)
+        who = _address_of(dispenser)
+        before = self.holding(batch_id, who)[0]
+        receipt = self.chain.transact(
+            self.contract.functions.dispense(batch_id, quantity, commitment), dispenser
+        )
+        dispense_id = bytes(
+            self.contract.events.Dispensed().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispenseId"]
+        )
+        block = int(receipt["blockNumber"])
+        timestamp = self.chain.block_times([block])[block]
+        after = self.contract.functions.holding(batch_id, who).call(block_identifier=block)[0]
+        for nonce in dict.fromkeys((before, int(after) + quantity)):
+            fields = [batch_id, who, commitment, quantity, nonce, timestamp]
+            types = ["bytes32", "address", "bytes32", "uint64", "uint64", "uint256"]
+            if bytes(Web3.keccak(abi_encode(types, fields))) == dispense_id:
+                return Dispense(dispense_id, batch_id, who, commitment, salt, quantity, nonce, timestamp)
+        raise ChainError(
+            f"dispensed (id 0x{dispense_id.hex()}, salt 0x{salt.hex()}) but its nonce is unknown: other "
+            f"transactions of {who} changed its holding in block {block}"
+        )
+
     def quarantine(self, authority: Sender, batch_id: bytes, reason: int) -> None:
+        """Puts a batch on hold; a regulator may also take over its manufacturer's quarantine."""
         self.chain.transact(self.contract.functions.quarantine(batch_id, reason), authority)
 
     def release(self, authority: Sender, batch_id: bytes) -> None:
+        """Lifts a quarantine (a regulator's only by a regulator)."""
         self.chain.transact(self.contract.functions.release(batch_id), authority)
 
     def recall(self, authority: Sender, batch_id: bytes, reason: int) -> dict[str, int]:
-        """Recalls a batch; the holder list comes from chain events. Returns units per holder."""
-        holders = sorted(self.holders(batch_id, include_in_transit=True), key=lambda a: int(a, 16))
-        self.chain.transact(self.contract.functions.recall(batch_id, reason, holders), authority)
-        return self.holders(batch_id, include_in_transit=True)
+        """Recalls a batch; returns the units each holder had at the recall (available + in transit).
+
+        The contract wants every holder listed, so a receive landing between listing the holders
+        and the recall would make the recall revert: a distributor could block a recall by timing
+        its receive. So the batch is put on hold first: under quarantine nobody can receive, ship
+        or dispense, and the set of holders can only shrink (cancel and destroy keep the list
+        complete). A hold already in place is kept when it suffices: a regulator's quarantine, or
+        the manufacturer's own when the manufacturer recalls; a regulator takes a manufacturer's
+        quarantine over, so that the manufacturer cannot lift it in between. Should the hold be
+        lifted anyway (by a regulator) and the list come out incomplete, it tries again.
+
+        Raises:
+            ContractRevert: the caller may not recall (``DrugNotAuthority``), the batch is unknown
+                or already recalled or destroyed, or the list stayed incomplete.
+        """
+        caller = _address_of(authority)
+        for attempt in range(1, RECALL_ATTEMPTS + 1):
+            self._hold(authority, caller, batch_id, reason)
+            holders = sorted(self.holders(batch_id, include_in_transit=True), key=lambda a: int(a, 16))
+            try:
+                receipt = self.chain.transact(
+                    self.contract.functions.recall(batch_id, reason, holders), authority
+                )
+            except ContractRevert as exc:
+                if exc.error == "DrugIncompleteHolderList" and attempt < RECALL_ATTEMPTS:
+                    continue
+                raise
+            listed = self.contract.events.HolderAtRecall().process_receipt(receipt, errors=DISCARD)
+            units = {
+                str(e["args"]["holder"]): int(e["args"]["available"] + e["args"]["inTransit"]) for e in listed
+            }
+            return {holder: n for holder, n in units.items() if n}
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _hold(self, authority: Sender, caller: str, batch_id: bytes, reason: int) -> None:
+        """Makes sure the batch is quarantined by a hold ``caller`` can rely on (see :meth:`recall`)."""
+        for _ in range(RECALL_ATTEMPTS):
+            info = self.batch(batch_id)
+            if info.status == BatchStatus.QUARANTINED:
+                if info.quarantined_by_regulator or caller == info.manufacturer:
+                    return
+            elif info.status != BatchStatus.ACTIVE:
+                return  # unknown, recalled or destroyed: the recall reports it
+            try:
+                self.quarantine(authority, batch_id, reason)
+                return
+            except ContractRevert as exc:
+                if exc.error != "DrugInvalidTransition":  # someone else changed the status meanwhile
+                    raise
 
     def destroy(self, holder: Sender, batch_id: bytes, quantity: int) -> None:
         self.chain.transact(self.contract.functions.destroy(batch_id, quantity), holder)
@@ -226,7 +370,25 @@ class DrugClient(ContractClient):
         return pending
 
     def status(self, batch_id: bytes) -> BatchStatus:
-        return BatchStatus(self.chain.call(self.contract.functions.batch(batch_id))[3])
+        return self.batch(batch_id).status
+
+    def batch(self, batch_id: bytes) -> BatchInfo:
+        """A batch's stored state (all zero, status NONE, if unknown)."""
+        (maker, made, expiry, status, by_regulator, quantity, dispensed, destroyed, cert, root) = (
+            self.chain.call(self.contract.functions.batch(batch_id))
+        )
+        return BatchInfo(
+            Web3.to_checksum_address(maker),
+            int(made),
+            int(expiry),
+            BatchStatus(status),
+            bool(by_regulator),
+            int(quantity),
+            int(dispensed),
+            int(destroyed),
+            bytes(cert),
+            bytes(root),
+        )
 
     def holding(self, batch_id: bytes, holder: str) -> tuple[int, int]:
         available, in_transit = self.chain.call(
@@ -483,6 +645,10 @@ def _log_decoder(abi: dict[str, Any]) -> Any:
         return args
 
     return decode
+
+
+def _address_of(sender: Sender) -> str:
+    return Web3.to_checksum_address(sender if isinstance(sender, str) else sender.address)
 
 
 def _ref_tuple(ref: dict[str, Any]) -> tuple[Any, ...]:

@@ -19,6 +19,8 @@ contract DrugProvenance is IDrugProvenance {
     uint256 private constant DISPENSERS = (1 << uint8(IInstitutionRegistry.Kind.Pharmacy))
         | (1 << uint8(IInstitutionRegistry.Kind.Hospital)) | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital))
         | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic));
+    /// @dev Who may hold units and so ship them: the recipients and the batch's manufacturer.
+    uint256 private constant HOLDERS = RECIPIENTS | (1 << uint8(IInstitutionRegistry.Kind.Manufacturer));
     uint64 private constant MAX_GTIN = 99_999_999_999_999; // 14 digits
 
     // ─── Storage ────────────────────────────────────────────────────────────────────────────
@@ -77,6 +79,7 @@ contract DrugProvenance is IDrugProvenance {
             manufacturedAt: manufacturedAt,
             expiry: expiry,
             status: BatchStatus.Active,
+            quarantinedByRegulator: false,
             quantity: quantity,
             dispensed: 0,
             destroyed: 0,
@@ -93,7 +96,10 @@ contract DrugProvenance is IDrugProvenance {
 
     /// @inheritdoc IDrugProvenance
     function ship(bytes32 batchId, address to, uint64 quantity) external returns (bytes32 shipmentId) {
-        _requireActive(batchId);
+        Batch storage b = _requireActive(batchId);
+        uint40 expiry = b.expiry;
+        if (block.timestamp >= expiry) revert DrugBatchExpired(batchId, expiry);
+        if (!REGISTRY.isActiveAny(msg.sender, HOLDERS)) revert DrugHolderNotActive(msg.sender);
         if (to == msg.sender || !REGISTRY.isActiveAny(to, RECIPIENTS)) revert DrugInvalidRecipient(to);
         Holding storage h = _holdings[batchId][msg.sender];
         uint64 available = h.available;
@@ -124,6 +130,8 @@ contract DrugProvenance is IDrugProvenance {
         bytes32 shipmentId = _pendingShipment(ref);
         if (msg.sender != ref.to) revert DrugNotParty(shipmentId, msg.sender);
         _requireActive(ref.batchId);
+        // No expiry check: units in transit are received where they physically are (see the interface).
+        if (!REGISTRY.isActiveAny(msg.sender, RECIPIENTS)) revert DrugHolderNotActive(msg.sender);
         _shipments[shipmentId] = ShipmentStatus.Received;
         _holdings[ref.batchId][ref.from].inTransit -= ref.quantity;
         _holdings[ref.batchId][ref.to].available += ref.quantity;
@@ -166,21 +174,25 @@ contract DrugProvenance is IDrugProvenance {
 
     /// @inheritdoc IDrugProvenance
     function quarantine(bytes32 batchId, uint16 reason) external {
-        Batch storage b = _authorised(batchId);
-        if (b.status != BatchStatus.Active) revert DrugInvalidTransition(batchId, b.status);
-        _setStatus(batchId, b, BatchStatus.Quarantined, reason);
+        (Batch storage b, bool byRegulator) = _authorised(batchId);
+        BatchStatus status = b.status;
+        // A regulator takes over its manufacturer's quarantine, so that the manufacturer cannot lift it.
+        bool takeOver = status == BatchStatus.Quarantined && byRegulator && !b.quarantinedByRegulator;
+        if (status != BatchStatus.Active && !takeOver) revert DrugInvalidTransition(batchId, status);
+        _setStatus(batchId, b, BatchStatus.Quarantined, byRegulator, reason);
     }
 
     /// @inheritdoc IDrugProvenance
     function release(bytes32 batchId) external {
-        Batch storage b = _authorised(batchId);
+        (Batch storage b, bool byRegulator) = _authorised(batchId);
         if (b.status != BatchStatus.Quarantined) revert DrugInvalidTransition(batchId, b.status);
-        _setStatus(batchId, b, BatchStatus.Active, 0);
+        if (b.quarantinedByRegulator && !byRegulator) revert DrugRegulatorQuarantine(batchId, msg.sender);
+        _setStatus(batchId, b, BatchStatus.Active, false, 0);
     }
 
     /// @inheritdoc IDrugProvenance
     function recall(bytes32 batchId, uint16 reason, address[] calldata holders) external {
-        Batch storage b = _authorised(batchId);
+        (Batch storage b,) = _authorised(batchId);
         if (b.status != BatchStatus.Active && b.status != BatchStatus.Quarantined) {
             revert DrugInvalidTransition(batchId, b.status);
         }
@@ -196,7 +208,7 @@ contract DrugProvenance is IDrugProvenance {
         }
         uint64 circulating = b.quantity - b.dispensed - b.destroyed;
         if (listed != circulating) revert DrugIncompleteHolderList(circulating, listed);
-        _setStatus(batchId, b, BatchStatus.Recalled, reason);
+        _setStatus(batchId, b, BatchStatus.Recalled, false, reason);
     }
 
     /// @inheritdoc IDrugProvenance
@@ -214,14 +226,18 @@ contract DrugProvenance is IDrugProvenance {
         }
         b.destroyed += quantity;
         emit UnitsDestroyed(batchId, msg.sender, quantity);
-        if (b.dispensed + b.destroyed == b.quantity) _setStatus(batchId, b, BatchStatus.Destroyed, 0);
+        if (b.dispensed + b.destroyed == b.quantity) _setStatus(batchId, b, BatchStatus.Destroyed, false, 0);
     }
 
     // ─── Internal logic ─────────────────────────────────────────────────────────────────────
 
-    function _setStatus(bytes32 batchId, Batch storage b, BatchStatus next, uint16 reason) private {
+    /// @dev `byRegulator` is kept only with Quarantined (callers pass false otherwise).
+    function _setStatus(bytes32 batchId, Batch storage b, BatchStatus next, bool byRegulator, uint16 reason)
+        private
+    {
         BatchStatus previous = b.status;
         b.status = next;
+        b.quarantinedByRegulator = byRegulator;
         emit BatchStatusChanged(batchId, previous, next, msg.sender, reason);
     }
 
@@ -235,10 +251,19 @@ contract DrugProvenance is IDrugProvenance {
         if (b.status != BatchStatus.Active) revert DrugBatchNotActive(batchId, b.status);
     }
 
-    function _authorised(bytes32 batchId) private view returns (Batch storage b) {
+    /// @dev The batch's manufacturer while active as a manufacturer, or an active regulator
+    /// (`byRegulator`). One registry call either way.
+    function _authorised(bytes32 batchId) private view returns (Batch storage b, bool byRegulator) {
         b = _existing(batchId);
-        if (msg.sender != b.manufacturer && !REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Regulator)) {
-            revert DrugNotAuthority(msg.sender);
+        if (msg.sender == b.manufacturer) {
+            if (!REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Manufacturer)) {
+                revert DrugNotAuthority(msg.sender);
+            }
+        } else {
+            if (!REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Regulator)) {
+                revert DrugNotAuthority(msg.sender);
+            }
+            byRegulator = true;
         }
     }
 

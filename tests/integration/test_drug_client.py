@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 
 import pytest
 from brownie import chain
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from rich.console import Console
+from web3 import Web3
 
+import medchain.drug
+from medchain import claims as claims_sdk
+from medchain.demo import drug_step
 from medchain.drug import (
     BatchStatus,
+    DrugClient,
     EpcisExportError,
     GS1Error,
     Pack,
     SerialTree,
     parse_gtin,
+    patient_ref,
     validate_epcis,
 )
 from medchain.errors import ContractRevert
+from medchain.types import Action
 
 GTIN = "09506000134352"
 SERIALS = [f"SN{i:05d}" for i in range(16)]
@@ -29,7 +40,7 @@ def element_string(serial: str, lot: str = "LOT-7", expiry: str = "281231") -> s
 
 
 @pytest.fixture
-def journey(suite, manufacturer, distributor, pharmacy):
+def journey(suite, manufacturer, distributor, pharmacy, patient):
     d = suite.drugs
     d.register_product(manufacturer.address, GTIN)
     now = chain[-1].timestamp
@@ -47,7 +58,7 @@ def journey(suite, manufacturer, distributor, pharmacy):
     d.receive(distributor.address, ref)
     ref = d.ship(distributor.address, batch, pharmacy.address, 10)
     d.receive(pharmacy.address, ref)
-    d.dispense(pharmacy.address, batch, 1, hashlib.sha256(b"salt|patient-1").digest())
+    d.dispense_to_patient(pharmacy.address, batch, 1, patient.address)
     return batch
 
 
@@ -163,3 +174,191 @@ def test_block_times_fallback_matches_the_chain(suite, journey, web3):
     assert [e.timestamp for e in suite.drugs.history(journey)] == [
         times[e.block] for e in suite.drugs.history(journey)
     ]
+
+
+# ─── Recall that a receive cannot block ─────────────────────────────────────────────────────
+
+
+def govern(suite, regulator, subject, action):
+    """Suspends, reinstates or removes ``subject`` by the regulator's proposal and the members' votes."""
+    pid = suite.registry.propose_change(regulator.address, subject.address, action)
+    for member in suite.registry.members():
+        if suite.registry.proposal(pid).status.name != "OPEN":
+            break
+        if member.address not in (regulator.address, subject.address):
+            suite.registry.vote(member.address, pid, True)
+    assert suite.registry.proposal(pid).status.name == "EXECUTED"
+
+
+def land_after_holder_list(monkeypatch, *moves):
+    """Makes each ``move`` run right after the SDK reads the holder list the first time (as if
+    another party's transaction landed between the list and the recall); returns what each did."""
+    original = DrugClient.holders
+    outcomes: list[str] = []
+
+    def holders_then_moves(self, batch_id, include_in_transit=False):
+        listed = original(self, batch_id, include_in_transit)
+        if not outcomes:
+            for move in moves:
+                try:
+                    move()
+                    outcomes.append("done")
+                except ContractRevert as exc:
+                    outcomes.append(exc.error)
+        return listed
+
+    monkeypatch.setattr(DrugClient, "holders", holders_then_moves)
+    return outcomes
+
+
+def test_recall_cannot_be_blocked_by_a_receive_landing_after_the_holder_list(
+    suite, journey, monkeypatch, manufacturer, distributor, pharmacy, hospital
+):
+    d = suite.drugs
+    ref = d.ship(distributor.address, journey, hospital.address, 5)  # the hospital holds nothing yet
+    outcomes = land_after_holder_list(monkeypatch, lambda: d.receive(hospital.address, ref))
+    held = d.recall(manufacturer.address, journey, 4)
+    assert outcomes == ["DrugBatchNotActive"]  # the batch was on hold: the receive could not land
+    assert d.status(journey) == BatchStatus.RECALLED
+    assert held == {manufacturer.address: 40, distributor.address: 50, pharmacy.address: 9}
+    assert d.holding(journey, hospital.address) == (0, 0)
+
+
+def test_sdk_recall_puts_the_batch_on_hold_first(suite, journey, manufacturer):
+    d = suite.drugs
+    d.recall(manufacturer.address, journey, 4)
+    status = [(e.args["previous"], e.args["current"]) for e in d.history(journey) if e.kind == "status"]
+    assert status == [
+        (BatchStatus.ACTIVE, BatchStatus.QUARANTINED),
+        (BatchStatus.QUARANTINED, BatchStatus.RECALLED),
+    ]
+
+
+def test_sdk_recall_by_manufacturer_keeps_a_regulator_quarantine(
+    suite, journey, monkeypatch, manufacturer, distributor, hospital, regulator
+):
+    d = suite.drugs
+    ref = d.ship(distributor.address, journey, hospital.address, 5)
+    d.quarantine(regulator.address, journey, 2)
+    outcomes = land_after_holder_list(monkeypatch, lambda: d.receive(hospital.address, ref))
+    d.recall(manufacturer.address, journey, 4)  # it cannot quarantine again, and need not
+    assert outcomes == ["DrugBatchNotActive"]
+    assert d.status(journey) == BatchStatus.RECALLED
+
+
+def test_sdk_recall_by_regulator_takes_over_a_manufacturer_quarantine(
+    suite, journey, monkeypatch, manufacturer, distributor, hospital, regulator
+):
+    d = suite.drugs
+    ref = d.ship(distributor.address, journey, hospital.address, 5)
+    d.quarantine(manufacturer.address, journey, 2)
+    outcomes = land_after_holder_list(
+        monkeypatch,
+        lambda: d.release(manufacturer.address, journey),  # the manufacturer tries to reopen the batch
+        lambda: d.receive(hospital.address, ref),
+    )
+    d.recall(regulator.address, journey, 4)
+    assert outcomes == ["DrugRegulatorQuarantine", "DrugBatchNotActive"]
+    assert d.status(journey) == BatchStatus.RECALLED
+
+
+def test_sdk_recall_tries_again_when_the_hold_is_lifted(
+    suite, journey, monkeypatch, manufacturer, distributor, hospital, regulator
+):
+    d = suite.drugs
+    ref = d.ship(distributor.address, journey, hospital.address, 5)
+    outcomes = land_after_holder_list(
+        monkeypatch,
+        lambda: d.release(regulator.address, journey),  # a regulator lifts the manufacturer's hold
+        lambda: d.receive(hospital.address, ref),
+    )
+    held = d.recall(manufacturer.address, journey, 4)
+    assert outcomes == ["done", "done"]
+    assert held[hospital.address] == 5  # listed on the second attempt
+    assert d.status(journey) == BatchStatus.RECALLED
+
+
+@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+def test_sdk_recall_by_suspended_manufacturer_is_refused(suite, journey, manufacturer, regulator, action):
+    d = suite.drugs
+    govern(suite, regulator, manufacturer, action)
+    with pytest.raises(ContractRevert, match="DrugNotAuthority"):
+        d.recall(manufacturer.address, journey, 4)
+    assert d.status(journey) == BatchStatus.ACTIVE
+    d.recall(regulator.address, journey, 4)  # the regulator still can
+    assert d.status(journey) == BatchStatus.RECALLED
+
+
+def test_batch_info_shows_who_quarantined(suite, journey, manufacturer, regulator):
+    d = suite.drugs
+    d.quarantine(manufacturer.address, journey, 2)
+    assert not d.batch(journey).quarantined_by_regulator
+    d.quarantine(regulator.address, journey, 2)
+    info = d.batch(journey)
+    assert (info.status, info.quarantined_by_regulator, info.manufacturer) == (
+        BatchStatus.QUARANTINED,
+        True,
+        manufacturer.address,
+    )
+    with pytest.raises(ContractRevert, match="DrugRegulatorQuarantine"):
+        d.release(manufacturer.address, journey)
+
+
+# ─── Dispensing under a random salt ─────────────────────────────────────────────────────────
+
+
+def test_dispense_to_patient_draws_a_fresh_random_salt(suite, journey, pharmacy, patient):
+    d = suite.drugs
+    first = d.dispense_to_patient(pharmacy.address, journey, 1, patient.address)
+    second = d.dispense_to_patient(pharmacy.address, journey, 1, patient.address)
+    assert len(first.patient_salt) == len(second.patient_salt) == 32
+    assert first.patient_salt != second.patient_salt
+    assert first.patient_ref != second.patient_ref  # two dispenses to one patient are not linkable
+    on_chain = [e.args["patientRef"] for e in d.history(journey) if e.kind == "dispensed"]
+    assert on_chain[-2:] == [first.patient_ref, second.patient_ref]
+    assert first.patient_ref == patient_ref(patient.address, first.patient_salt)
+
+
+def test_dispense_patient_ref_matches_the_claims_processor_commitment(
+    suite, journey, drugs, pharmacy, patient
+):
+    d = suite.drugs
+    dispensed = d.dispense_to_patient(pharmacy.address, journey, 2, patient.address)
+    # ClaimsProcessor: patientRef = keccak256(abi.encode(patient, salt)), then the dispense id from
+    # the DrugDispense fields and the claiming provider (the dispenser).
+    assert dispensed.patient_ref == claims_sdk.patient_ref(patient.address, dispensed.patient_salt)
+    batch_id, salt, quantity, nonce, timestamp = dispensed.as_claim_dispense()
+    ref = claims_sdk.patient_ref(patient.address, salt)
+    types = ["bytes32", "address", "bytes32", "uint64", "uint64", "uint256"]
+    expected = Web3.keccak(abi_encode(types, [batch_id, pharmacy.address, ref, quantity, nonce, timestamp]))
+    assert bytes(expected) == dispensed.dispense_id
+    assert drugs.isDispensed(dispensed.dispense_id)
+    assert (quantity, nonce) == (2, 9)  # the pharmacy held 9 before this dispense
+
+
+def test_patient_ref_rejects_a_short_salt():
+    with pytest.raises(ValueError, match="32 bytes"):
+        patient_ref("0x" + "11" * 20, b"salt")
+
+
+def test_demo_dispenses_under_a_random_salt(suite, accounts, web3, regulator, distributor, monkeypatch):
+    drawn: list[bytes] = []
+    real = medchain.drug.secrets.token_bytes
+
+    def recording(n: int) -> bytes:
+        drawn.append(real(n))
+        return drawn[-1]
+
+    monkeypatch.setattr(medchain.drug.secrets, "token_bytes", recording)
+    govern(suite, regulator, distributor, Action.SUSPEND)  # the demo reinstates it
+    patient = Account.create()
+    names = {a: f"account {i}" for i, a in enumerate(web3.eth.accounts)}
+    dispensed = drug_step(suite, list(web3.eth.accounts), names, patient, Console(file=io.StringIO()))
+    assert dispensed.patient_salt == drawn[0]
+    assert len(drawn[0]) == 32
+    on_chain = [
+        e.args["patientRef"] for e in suite.drugs.history(dispensed.batch_id) if e.kind == "dispensed"
+    ]
+    assert on_chain == [patient_ref(patient.address, drawn[0])]
+    old_constant = hashlib.sha256(b"pharmacy salt|" + patient.address.encode()).digest()
+    assert on_chain[0] not in (old_constant, claims_sdk.patient_ref(patient.address, old_constant))

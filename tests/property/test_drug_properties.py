@@ -1,6 +1,8 @@
-"""Property: whatever the sequence of ships, receives, cancellations, dispenses and destructions,
+"""Properties: whatever the sequence of ships, receives, cancellations, dispenses and destructions,
 holdings (available + in transit) sum to quantity - dispensed - destroyed, and a recalled batch
-never moves."""
+never moves; whatever the sequence of quarantines, releases and recalls by the manufacturer and a
+regulator, only a regulator lifts a regulator's quarantine; whatever the time, a batch ships and
+dispenses only before its expiry, while shipments in transit can still be received."""
 
 from __future__ import annotations
 
@@ -8,12 +10,32 @@ import hashlib
 
 import brownie
 import pytest
-from brownie import chain
+from brownie import chain, network  # noqa: F401 - network is used by skipif
 from brownie.test import strategy
 
 from medchain.drug import BatchStatus, lot_bytes
+from tests.helpers import reverts
 
 GTIN = 9506000134352
+# brownie's state_machine snapshots the chain itself, so the products each test registers outlive
+# it: each test registers its own GTIN.
+AUTHORITY_GTIN = 96385074
+EXPIRY_GTIN = 4006381333931
+
+
+def commission(drugs, manufacturer, gtin, lot, expiry_in):
+    now = chain[-1].timestamp
+    tx = drugs.commission(
+        gtin,
+        lot_bytes(lot),
+        now - 1,
+        now + expiry_in,
+        1000,
+        hashlib.sha256(b"cert").digest(),
+        b"\0" * 32,
+        {"from": manufacturer},
+    )
+    return tx.events["BatchCommissioned"]["batchId"]
 
 
 @pytest.fixture
@@ -129,4 +151,144 @@ def test_holdings_always_balance(
         [manufacturer, distributor, pharmacy, hospital],
         regulator,
         settings={"max_examples": 15, "stateful_step_count": 15},
+    )
+
+
+# ─── Quarantine authority ──────────────────────────────────────────────────────────────────
+
+
+class AuthorityMachine:
+    """A model of the status machine with who-quarantined; the contract must agree at every step."""
+
+    regulator_acts = strategy("bool")
+
+    def __init__(cls, drugs, batch, manufacturer, regulator, distributor):  # noqa: N805
+        cls.drugs, cls.batch = drugs, batch
+        cls.manufacturer, cls.regulator, cls.distributor = manufacturer, regulator, distributor
+
+    def setup(self):
+        self.status = BatchStatus.ACTIVE
+        self.by_regulator = False
+
+    def _who(self, regulator_acts):
+        return self.regulator if regulator_acts else self.manufacturer
+
+    def rule_quarantine(self, regulator_acts):
+        take_over = self.status == BatchStatus.QUARANTINED and regulator_acts and not self.by_regulator
+        if self.status != BatchStatus.ACTIVE and not take_over:
+            with reverts("DrugInvalidTransition", self.batch, self.status):
+                self.drugs.quarantine(self.batch, 1, {"from": self._who(regulator_acts)})
+            return
+        self.drugs.quarantine(self.batch, 1, {"from": self._who(regulator_acts)})
+        self.status, self.by_regulator = BatchStatus.QUARANTINED, regulator_acts
+
+    def rule_release(self, regulator_acts):
+        who = self._who(regulator_acts)
+        if self.status != BatchStatus.QUARANTINED:
+            with reverts("DrugInvalidTransition", self.batch, self.status):
+                self.drugs.release(self.batch, {"from": who})
+        elif self.by_regulator and not regulator_acts:
+            with reverts("DrugRegulatorQuarantine", self.batch, who):
+                self.drugs.release(self.batch, {"from": who})
+        else:
+            self.drugs.release(self.batch, {"from": who})
+            self.status, self.by_regulator = BatchStatus.ACTIVE, False
+
+    def rule_recall(self, regulator_acts):
+        who = self._who(regulator_acts)
+        if self.status not in (BatchStatus.ACTIVE, BatchStatus.QUARANTINED):
+            with reverts("DrugInvalidTransition", self.batch, self.status):
+                self.drugs.recall(self.batch, 2, [self.manufacturer], {"from": who})
+            return
+        self.drugs.recall(self.batch, 2, [self.manufacturer], {"from": who})
+        self.status, self.by_regulator = BatchStatus.RECALLED, False
+
+    def invariant_contract_agrees_with_the_model(self):
+        b = self.drugs.batch(self.batch)
+        assert (b["status"], b["quarantinedByRegulator"]) == (self.status, self.by_regulator)
+
+    def invariant_only_an_active_batch_ships(self):
+        if self.status != BatchStatus.ACTIVE:
+            with reverts("DrugBatchNotActive", self.batch, self.status):
+                self.drugs.ship(self.batch, self.distributor, 1, {"from": self.manufacturer})
+
+
+def test_only_a_regulator_lifts_a_regulator_quarantine(
+    state_machine, drugs, manufacturer, regulator, distributor
+):
+    drugs.registerProduct(AUTHORITY_GTIN, {"from": manufacturer})
+    batch = commission(drugs, manufacturer, AUTHORITY_GTIN, "Q-1", 10 * 365 * 86400)
+    state_machine(
+        AuthorityMachine,
+        drugs,
+        batch,
+        manufacturer,
+        regulator,
+        distributor,
+        settings={"max_examples": 15, "stateful_step_count": 12},
+    )
+
+
+# ─── Expiry ────────────────────────────────────────────────────────────────────────────────
+
+
+class ExpiryMachine:
+    """Pins each transaction's block time (Anvil) around the expiry of a short-lived batch."""
+
+    step = strategy("uint16", min_value=1, max_value=60)
+    pick = strategy("uint8")
+
+    def __init__(cls, drugs, web3, manufacturer, pharmacy):  # noqa: N805
+        cls.drugs, cls.web3, cls.manufacturer, cls.pharmacy = drugs, web3, manufacturer, pharmacy
+
+    def setup(self):
+        self._at(1)  # block times relative to the snapshot, not the wall clock: runs replay exactly
+        self.batch = commission(self.drugs, self.manufacturer, EXPIRY_GTIN, "E-1", 90)
+        self.expiry = self.drugs.batch(self.batch)["expiry"]
+        self.pending = []
+
+    def _at(self, step):
+        """The timestamp the next transaction will carry."""
+        ts = chain[-1].timestamp + step
+        self.web3.provider.make_request("evm_setNextBlockTimestamp", [ts])
+        return ts
+
+    def rule_ship(self, step):
+        ts = self._at(step)
+        if ts >= self.expiry:
+            with reverts("DrugBatchExpired", self.batch, self.expiry):
+                self.drugs.ship(self.batch, self.pharmacy, 1, {"from": self.manufacturer})
+            return
+        tx = self.drugs.ship(self.batch, self.pharmacy, 1, {"from": self.manufacturer})
+        r = tx.events["Shipped"]["ref"]
+        self.pending.append((r["batchId"], r["from"], r["to"], r["quantity"], r["nonce"], r["shippedAt"]))
+
+    def rule_receive(self, step, pick):
+        if not self.pending:
+            return
+        self._at(step)  # before or after expiry: a shipment in transit is received
+        ref = self.pending.pop(pick % len(self.pending))
+        self.drugs.receiveShipment(ref, {"from": self.pharmacy})
+
+    def rule_dispense(self, step):
+        if self.drugs.holding(self.batch, self.pharmacy)[0] == 0:
+            return
+        ts = self._at(step)
+        if ts >= self.expiry:
+            with reverts("DrugBatchExpired", self.batch, self.expiry):
+                self.drugs.dispense(self.batch, 1, b"\1" * 32, {"from": self.pharmacy})
+            return
+        self.drugs.dispense(self.batch, 1, b"\1" * 32, {"from": self.pharmacy})
+
+
+@pytest.mark.skipif("network.show_active() != 'development'", reason="pins block timestamps with Anvil")
+def test_batches_move_only_before_expiry(state_machine, drugs, web3, manufacturer, pharmacy):
+    drugs.registerProduct(EXPIRY_GTIN, {"from": manufacturer})
+    state_machine(
+        ExpiryMachine,
+        drugs,
+        web3,
+        manufacturer,
+        pharmacy,
+        settings={"max_examples": 15, "stateful_step_count": 25},
     )

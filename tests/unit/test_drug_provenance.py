@@ -382,3 +382,262 @@ def test_release_by_others_reverts(drugs, batch, manufacturer, distributor, outs
         with reverts("DrugNotAuthority", account):
             drugs.release(batch, {"from": account})
     assert drugs.batch(batch)["status"] == BatchStatus.QUARANTINED
+
+
+# ─── Membership: suspended or removed members (registry governance) ────────────────────────
+
+
+MEMBERS = range(8)  # regulator, hospital, hospital2, laboratory, pharmacy, manufacturer, distributor, insurer
+
+
+def govern(registry, accounts, subject, action):
+    """Suspends, reinstates or removes ``subject`` by a regulator's proposal and members' votes."""
+    proposer = accounts[0]
+    pid = registry.proposeChange(subject, action, 0, {"from": proposer}).events["ProposalOpened"][
+        "proposalId"
+    ]
+    for i in MEMBERS:
+        voter = accounts[i]
+        if registry.proposal(pid)["status"] != 1:
+            break
+        if voter not in (proposer, subject):
+            registry.vote(pid, True, {"from": voter})
+    assert registry.proposal(pid)["status"] == 2, "the proposal did not pass"
+
+
+def holders_of(*accounts):
+    return sorted({a.address for a in accounts}, key=lambda a: int(a, 16))
+
+
+# ─── Rule: only a regulator lifts a regulator's quarantine ─────────────────────────────────
+
+
+def test_manufacturer_cannot_release_a_regulator_quarantine(drugs, batch, manufacturer, regulator):
+    drugs.quarantine(batch, 5, {"from": regulator})
+    with reverts("DrugRegulatorQuarantine", batch, manufacturer):
+        drugs.release(batch, {"from": manufacturer})
+    assert drugs.batch(batch)["status"] == BatchStatus.QUARANTINED
+    drugs.release(batch, {"from": regulator})
+    assert drugs.batch(batch)["status"] == BatchStatus.ACTIVE
+
+
+def test_batch_remembers_who_quarantined_it(drugs, batch, manufacturer, regulator):
+    drugs.quarantine(batch, 5, {"from": regulator})
+    assert drugs.batch(batch)["quarantinedByRegulator"]
+    drugs.release(batch, {"from": regulator})
+    assert not drugs.batch(batch)["quarantinedByRegulator"]
+    drugs.quarantine(batch, 5, {"from": manufacturer})
+    assert not drugs.batch(batch)["quarantinedByRegulator"]
+    drugs.release(batch, {"from": manufacturer})  # its own quarantine: it may lift it
+
+
+def test_regulator_may_release_a_manufacturer_quarantine(drugs, batch, manufacturer, regulator):
+    drugs.quarantine(batch, 5, {"from": manufacturer})
+    tx = drugs.release(batch, {"from": regulator})
+    e = tx.events["BatchStatusChanged"]
+    assert (e["previous"], e["current"], e["by"]) == (BatchStatus.QUARANTINED, BatchStatus.ACTIVE, regulator)
+
+
+def test_regulator_takes_over_a_manufacturer_quarantine(drugs, batch, manufacturer, regulator):
+    drugs.quarantine(batch, 5, {"from": manufacturer})
+    tx = drugs.quarantine(batch, 6, {"from": regulator})
+    e = tx.events["BatchStatusChanged"]
+    assert (e["previous"], e["current"], e["by"], e["reason"]) == (
+        BatchStatus.QUARANTINED,
+        BatchStatus.QUARANTINED,
+        regulator,
+        6,
+    )
+    assert drugs.batch(batch)["quarantinedByRegulator"]
+    with reverts("DrugRegulatorQuarantine", batch, manufacturer):
+        drugs.release(batch, {"from": manufacturer})
+    with reverts("DrugInvalidTransition", batch, BatchStatus.QUARANTINED):
+        drugs.quarantine(batch, 7, {"from": regulator})  # already the regulator's
+    with reverts("DrugInvalidTransition", batch, BatchStatus.QUARANTINED):
+        drugs.quarantine(batch, 7, {"from": manufacturer})
+
+
+def test_manufacturer_may_recall_a_regulator_quarantined_batch(drugs, batch, manufacturer, regulator):
+    drugs.quarantine(batch, 5, {"from": regulator})
+    drugs.recall(batch, 3, [manufacturer], {"from": manufacturer})  # a recall only tightens the hold
+    b = drugs.batch(batch)
+    assert (b["status"], b["quarantinedByRegulator"]) == (BatchStatus.RECALLED, False)
+
+
+def test_regulator_quarantine_cannot_be_lifted_by_another_path(
+    drugs, at_pharmacy, manufacturer, distributor, pharmacy, regulator
+):
+    drugs.quarantine(at_pharmacy, 5, {"from": regulator})
+    with reverts("DrugInvalidTransition", at_pharmacy, BatchStatus.QUARANTINED):
+        drugs.quarantine(at_pharmacy, 5, {"from": manufacturer})  # no re-quarantine to reset the flag
+    for account in (distributor, pharmacy):
+        with reverts("DrugNotAuthority", account):
+            drugs.release(at_pharmacy, {"from": account})
+    with reverts("DrugBatchNotActive", at_pharmacy, BatchStatus.QUARANTINED):
+        drugs.ship(at_pharmacy, pharmacy, 1, {"from": distributor})
+
+
+# ─── Rule: a suspended or removed manufacturer loses authority over its batches ─────────────
+
+
+@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+def test_suspended_manufacturer_cannot_quarantine_release_or_recall(
+    drugs, registry, accounts, batch, manufacturer, action
+):
+    drugs.quarantine(batch, 5, {"from": manufacturer})
+    govern(registry, accounts, manufacturer, action)
+    with reverts("DrugNotAuthority", manufacturer):
+        drugs.release(batch, {"from": manufacturer})
+    with reverts("DrugNotAuthority", manufacturer):
+        drugs.recall(batch, 3, [manufacturer], {"from": manufacturer})
+    assert drugs.batch(batch)["status"] == BatchStatus.QUARANTINED
+
+
+def test_suspended_manufacturer_cannot_quarantine(drugs, registry, accounts, batch, manufacturer):
+    govern(registry, accounts, manufacturer, Action.SUSPEND)
+    with reverts("DrugNotAuthority", manufacturer):
+        drugs.quarantine(batch, 5, {"from": manufacturer})
+
+
+def test_suspended_manufacturer_cannot_register_commission_or_ship(
+    drugs, registry, accounts, batch, manufacturer, distributor
+):
+    govern(registry, accounts, manufacturer, Action.SUSPEND)
+    with reverts("DrugNotManufacturer", manufacturer):
+        drugs.registerProduct(96385074, {"from": manufacturer})
+    with reverts("DrugNotManufacturer", manufacturer):
+        drugs.commission(GTIN, lot_bytes("AB-124"), 1, 2, 1, CERT, b"\0" * 32, {"from": manufacturer})
+    with reverts("DrugHolderNotActive", manufacturer):
+        drugs.ship(batch, distributor, 1, {"from": manufacturer})
+
+
+def test_regulator_keeps_authority_over_a_suspended_manufacturers_batch(
+    drugs, registry, accounts, batch, manufacturer, regulator
+):
+    govern(registry, accounts, manufacturer, Action.SUSPEND)
+    drugs.quarantine(batch, 5, {"from": regulator})
+    drugs.release(batch, {"from": regulator})
+    drugs.recall(batch, 3, [manufacturer], {"from": regulator})
+    assert drugs.batch(batch)["status"] == BatchStatus.RECALLED
+
+
+def test_reinstated_manufacturer_regains_authority(drugs, registry, accounts, batch, manufacturer):
+    govern(registry, accounts, manufacturer, Action.SUSPEND)
+    govern(registry, accounts, manufacturer, Action.REINSTATE)
+    drugs.quarantine(batch, 5, {"from": manufacturer})
+    drugs.release(batch, {"from": manufacturer})
+
+
+# ─── Rule: a suspended or removed holder can neither ship nor receive ──────────────────────
+
+
+@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+def test_suspended_holder_cannot_ship(drugs, registry, accounts, at_pharmacy, distributor, pharmacy, action):
+    govern(registry, accounts, distributor, action)
+    with reverts("DrugHolderNotActive", distributor):
+        drugs.ship(at_pharmacy, pharmacy, 1, {"from": distributor})
+
+
+@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+def test_suspended_holder_cannot_receive(drugs, registry, accounts, batch, manufacturer, distributor, action):
+    tx = drugs.ship(batch, distributor, 10, {"from": manufacturer})
+    govern(registry, accounts, distributor, action)
+    with reverts("DrugHolderNotActive", distributor):
+        drugs.receiveShipment(ref_of(tx), {"from": distributor})
+    assert drugs.holding(batch, distributor) == (0, 0)
+    drugs.cancelShipment(ref_of(tx), {"from": manufacturer})  # the way back
+    assert drugs.holding(batch, manufacturer) == (100, 0)
+
+
+def test_suspended_dispenser_cannot_dispense_or_receive(
+    drugs, registry, accounts, at_pharmacy, distributor, pharmacy
+):
+    tx = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
+    govern(registry, accounts, pharmacy, Action.SUSPEND)
+    with reverts("DrugNotDispenser", pharmacy):
+        drugs.dispense(at_pharmacy, 1, PATIENT_REF, {"from": pharmacy})
+    with reverts("DrugHolderNotActive", pharmacy):
+        drugs.receiveShipment(ref_of(tx), {"from": pharmacy})
+
+
+def test_suspended_holder_may_destroy_and_cancel(
+    drugs, registry, accounts, at_pharmacy, distributor, pharmacy
+):
+    tx = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
+    govern(registry, accounts, distributor, Action.SUSPEND)
+    drugs.cancelShipment(ref_of(tx), {"from": distributor})
+    assert drugs.holding(at_pharmacy, distributor) == (40, 0)
+    drugs.destroy(at_pharmacy, 40, {"from": distributor})
+    assert drugs.holding(at_pharmacy, distributor) == (0, 0)
+
+
+def test_shipment_sent_before_the_senders_suspension_can_be_received(
+    drugs, registry, accounts, at_pharmacy, distributor, pharmacy
+):
+    tx = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
+    govern(registry, accounts, distributor, Action.SUSPEND)
+    drugs.receiveShipment(ref_of(tx), {"from": pharmacy})
+    assert drugs.holding(at_pharmacy, pharmacy) == (25, 0)
+
+
+def test_reinstated_holder_may_ship_and_receive_again(
+    drugs, registry, accounts, at_pharmacy, manufacturer, distributor, pharmacy
+):
+    pending = drugs.ship(at_pharmacy, distributor, 5, {"from": manufacturer})
+    govern(registry, accounts, distributor, Action.SUSPEND)
+    govern(registry, accounts, distributor, Action.REINSTATE)
+    drugs.receiveShipment(ref_of(pending), {"from": distributor})
+    move(drugs, at_pharmacy, distributor, pharmacy, 1)
+
+
+@pytest.mark.parametrize("who", ["outsider", "insurer", "laboratory"])
+def test_non_holder_kinds_cannot_ship(drugs, batch, distributor, outsider, insurer, laboratory, who):
+    caller = {"outsider": outsider, "insurer": insurer, "laboratory": laboratory}[who]
+    with reverts("DrugHolderNotActive", caller):
+        drugs.ship(batch, distributor, 1, {"from": caller})
+
+
+# ─── Rule: an expired batch cannot ship ────────────────────────────────────────────────────
+
+
+def test_expired_batch_cannot_be_shipped(drugs, at_pharmacy, manufacturer, distributor, pharmacy):
+    expiry = drugs.batch(at_pharmacy)["expiry"]
+    chain.sleep(366 * 86400)
+    chain.mine()
+    for sender, to in ((manufacturer, distributor), (distributor, pharmacy)):
+        with reverts("DrugBatchExpired", at_pharmacy, expiry):
+            drugs.ship(at_pharmacy, to, 1, {"from": sender})
+
+
+@pytest.mark.skipif("network.show_active() != 'development'", reason="pins block timestamps with Anvil")
+def test_batch_cannot_be_shipped_from_its_expiry_second_on(drugs, batch, manufacturer, distributor, web3):
+    expiry = drugs.batch(batch)["expiry"]
+    web3.provider.make_request("evm_setNextBlockTimestamp", [expiry - 1])
+    drugs.ship(batch, distributor, 1, {"from": manufacturer})  # the last second before expiry
+    web3.provider.make_request("evm_setNextBlockTimestamp", [expiry])
+    with reverts("DrugBatchExpired", batch, expiry):
+        drugs.ship(batch, distributor, 1, {"from": manufacturer})
+
+
+def test_shipment_in_transit_at_expiry_can_be_received_but_not_moved_on(
+    drugs, at_pharmacy, distributor, pharmacy, hospital
+):
+    expiry = drugs.batch(at_pharmacy)["expiry"]
+    tx = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
+    chain.sleep(366 * 86400)
+    chain.mine()
+    drugs.receiveShipment(ref_of(tx), {"from": pharmacy})  # the ledger follows the goods
+    assert drugs.holding(at_pharmacy, pharmacy) == (25, 0)
+    with reverts("DrugBatchExpired", at_pharmacy, expiry):
+        drugs.ship(at_pharmacy, hospital, 1, {"from": pharmacy})
+    with reverts("DrugBatchExpired", at_pharmacy, expiry):
+        drugs.dispense(at_pharmacy, 1, PATIENT_REF, {"from": pharmacy})
+    drugs.destroy(at_pharmacy, 25, {"from": pharmacy})  # what is left to do with expired stock
+
+
+def test_shipment_in_transit_at_expiry_can_be_cancelled(drugs, at_pharmacy, distributor, pharmacy):
+    tx = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
+    chain.sleep(366 * 86400)
+    chain.mine()
+    drugs.cancelShipment(ref_of(tx), {"from": distributor})
+    assert drugs.holding(at_pharmacy, distributor) == (40, 0)
