@@ -159,6 +159,14 @@ class KeyVault:
             )
         return bytes(row[0])
 
+    def readers(self, record_id: bytes) -> set[str]:
+        """The addresses holding an envelope of ``record_id`` here."""
+        with self._guard("could not be read"):
+            rows = self._db.execute(
+                "SELECT reader FROM envelopes WHERE record_id = ?", (record_id,)
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def __len__(self) -> int:
         with self._guard("could not be read"):
             return int(self._db.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0])
