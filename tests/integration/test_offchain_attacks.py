@@ -349,6 +349,28 @@ def test_retry_naming_a_reader_the_first_attempt_did_not_is_refused(
     assert vault.readers(record.id) == {hospital.address}
 
 
+def test_stale_staged_entry_is_never_reused_for_another_patient(
+    suite, world, patient, hospital, accounts, monkeypatch
+):
+    """The same template resource staged for one patient (its transaction never sent) and then
+    anchored for another: the retry key names the patient, so the second gets its own record."""
+    other = accounts[15]
+    suite.consent.grant(
+        other.address,
+        GrantTerms.for_all(other.address, hospital.address, Actions.APPEND, Purpose.TREAT),
+    )
+    ehr, vault = world["ehr"], world["vault"]
+    resource = {**OBSERVATION, "id": "template"}
+    custodian_only = (world["keys"][hospital.address],)
+    monkeypatch.setattr(ehr.chain, "transact", NodeDown())
+    with pytest.raises(TransactionFailed):
+        ehr.anchor_resource(hospital.address, resource, patient.address, vault, custodian_only)
+    monkeypatch.undo()
+    record = ehr.anchor_resource(hospital.address, resource, other.address, vault, custodian_only)
+    assert record.header.patient == other.address
+    assert ehr.records_of(patient.address) == [world["record"]]  # nothing anchored for the first
+
+
 def test_batch_retry_naming_a_patient_key_the_first_attempt_did_not_is_refused(
     suite, world, patient, laboratory, private_key, monkeypatch
 ):
