@@ -16,6 +16,7 @@ from medchain.gateway.app import ChallengeRequest, ReleaseRequest, client_key
 from medchain.gateway.protocol import Challenge, SignatureError, recover_public_key, sign
 from medchain.gateway.service import GatewayError, GatewayUnavailable, ReleaseLog, verify_log
 from medchain.store import MAX_BLOCK
+from medchain.vault import KeyVault, StagedAnchor
 
 
 def observation(result: str) -> dict[str, object]:
@@ -91,6 +92,57 @@ def test_reader_key_cannot_file_a_key_under_another_address():
         custodian.address.lower(), crypto.ReaderKey.from_private_key(bytes(custodian.key)).public_key
     )
     assert key.address == custodian.address  # one spelling, as the vault files it
+
+
+# ─── The vault: what a copy of it (a backup) tells ─────────────────────────────────────────
+
+
+def _staged(request_key: bytes, batch_key: bytes | None = None) -> StagedAnchor:
+    return StagedAnchor(
+        request_key=request_key,
+        record_id=os.urandom(32),
+        patient="0x" + "aa" * 20,
+        custodian="0x" + "bb" * 20,
+        fingerprint=os.urandom(32),
+        category=b"Observation".ljust(32, b"\0"),
+        previous=b"\0" * 32,
+        cid="bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
+        batch_key=batch_key,
+        confirmed_block=None,
+    )
+
+
+def test_confirmed_anchor_leaves_no_unsalted_plaintext_hash_in_the_vault_file(tmp_path):
+    """The retry key hashes the plaintext without a salt: kept after the anchor is confirmed, a
+    vault backup lets anyone confirm a guess ("Detected" or "Not detected") by hashing it."""
+    from medchain.ehr import ZERO32, request_key
+
+    path = tmp_path / "vault.sqlite"
+    vault = KeyVault(path)
+    guesses = {
+        result: request_key(
+            "0x" + "aa" * 20, "0x" + "bb" * 20, ZERO32, crypto.canonical_json(observation(result))
+        )
+        for result in ("Detected", "Not detected")
+    }
+    single = _staged(guesses["Detected"])
+    batch_key = os.urandom(32)
+    batched = _staged(guesses["Not detected"], batch_key)
+    vault.stage([single], [])
+    vault.stage([batched], [], {batched.record_id: os.urandom(32)})
+    assert (
+        vault.pending(guesses["Detected"]).record_id == single.record_id
+    )  # a retry needs it until confirmed
+    vault.confirm([single.record_id], 7)
+    vault.confirm([batched.record_id], 8, batch_id=1)
+    assert vault.pending(guesses["Detected"]) is None
+    entry = vault.anchor(batched.record_id)  # what the gateway serves from stays
+    assert entry is not None
+    assert (entry[0].record_id, entry[1]) == (batched.record_id, 1)
+    vault.close()
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    for secret in (*guesses.values(), batch_key):
+        assert secret not in data
 
 
 # ─── Signatures ─────────────────────────────────────────────────────────────────────────────
