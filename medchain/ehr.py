@@ -557,7 +557,8 @@ def _batch_index(custodian: str, staged: list[StagedAnchor], custodian_key: cryp
 
     Public: the record ids in leaf order (hashes of salted headers: they name no patient, code or
     value). Sealed (ECIES to the custodian's key): each record's header and ciphertext CID, so the
-    custodian can rebuild its vault from the store if it has to.
+    custodian can rebuild its vault from the store if it has to; padded like a record, since the
+    categories' names differ in length and the sealed size would otherwise count them.
     """
     entries = [
         {
@@ -569,7 +570,10 @@ def _batch_index(custodian: str, staged: list[StagedAnchor], custodian_key: cryp
         }
         for s in staged
     ]
-    sealed = crypto.seal_for(custodian_key, json.dumps(entries).encode())
+    plain = json.dumps(entries).encode()
+    sealed = crypto.seal_for(
+        custodian_key, plain.ljust(crypto.padded_length(len(plain)))
+    )  # JSON allows spaces
     return json.dumps(
         {
             "format": "medchain-batch-index/2",

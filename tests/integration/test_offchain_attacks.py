@@ -22,7 +22,7 @@ from medchain.errors import MedChainError, TransactionFailed
 from medchain.gateway import GatewayClient
 from medchain.gateway.protocol import Challenge, sign
 from medchain.gateway.service import GatewayForbidden, GatewayNotFound
-from medchain.store import LocalFolderStore
+from medchain.store import LocalFolderStore, cid_text
 from medchain.types import Action, ProposalStatus
 
 OBSERVATION = {
@@ -394,6 +394,31 @@ def test_batch_retry_naming_a_patient_key_the_first_attempt_did_not_is_refused(
     batch_id, [record] = ehr.anchor_batch(laboratory.address, items, vault, lab_key)
     assert batch_id == 1
     assert ehr.in_batch(record)
+
+
+# ─── What the public store tells an outsider ───────────────────────────────────────────────
+
+
+def test_public_batch_index_size_does_not_tell_the_category(suite, world, patient, laboratory, private_key):
+    """The index hides each record's category, but its sealed part held the category names, whose
+    lengths differ: the size of a one-record batch's index told an Observation from a report."""
+    suite.consent.grant(
+        patient.address,
+        GrantTerms.for_all(patient.address, laboratory.address, Actions.APPEND, Purpose.TREAT),
+    )
+    ehr, store = world["ehr"], world["store"]
+    lab_key = crypto.ReaderKey.from_private_key(private_key(laboratory))
+    report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "HIV-1/2 Ab"}}
+    sizes = []
+    for resource in (OBSERVATION, report):
+        batch_id, _records = ehr.anchor_batch(
+            laboratory.address, [(patient.address, resource)], KeyVault(), lab_key
+        )
+        [log] = ehr.contract.events.BatchAnchored().get_logs(
+            from_block=0, argument_filters={"batchId": batch_id}
+        )
+        sizes.append(len(store.get(cid_text(bytes(log["args"]["cid"])))))
+    assert sizes[0] == sizes[1]
 
 
 # ─── The reader's client facing a lying gateway ────────────────────────────────────────────
