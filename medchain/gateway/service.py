@@ -260,9 +260,10 @@ def verify_log(path: Path, custodian: str | None = None) -> int:
 
     Args:
         path: The log file.
-        custodian: The address every line must be signed by. Without it, signed lines must all
-            carry one signer (whoever that is): only the custodian's address, known from the
-            chain, proves the log is the gateway's and not a rewrite.
+        custodian: The address every line must be signed by. Without it, the signed lines must
+            all carry one signer (whoever that is) and follow any unsigned ones: only the
+            custodian's address, known from the chain, proves the log is the gateway's and not a
+            rewrite.
 
     Raises:
         GatewayError: a line was edited, removed, inserted, reordered, garbled or not signed by
@@ -290,12 +291,11 @@ def verify_log(path: Path, custodian: str | None = None) -> int:
             raise GatewayError(
                 f"{broken}: not signed by the custodian {expected} ({signed_by or 'unsigned'})"
             )
-        if number == 1:
+        # Unsigned lines may only precede the first signed one (a log kept before signing began).
+        if signer is None:
             signer = signed_by
         elif signed_by != signer:
-            raise GatewayError(
-                f"{broken}: signed by {signed_by or 'no one'}, earlier lines by {signer or 'no one'}"
-            )
+            raise GatewayError(f"{broken}: signed by {signed_by or 'no one'}, earlier lines by {signer}")
         previous = line["hash"]
         count = number
     return count

@@ -277,6 +277,17 @@ def test_log_rewritten_with_recomputed_hashes_is_caught_by_the_custodian_signatu
             verify_log(path, custodian=custodian)
 
 
+def test_unsigned_line_after_signed_ones_is_broken(tmp_path):
+    """Signing can begin on a log kept without it, but never stop: a stripped signature shows."""
+    path = tmp_path / "releases.jsonl"
+    ReleaseLog(path).append(_entry(1))
+    ReleaseLog(path, signing_key=CUSTODIAN_KEY).append(_entry(2))
+    assert verify_log(path) == 2
+    ReleaseLog(path).append(_entry(3))
+    with pytest.raises(GatewayError, match="line 3"):
+        verify_log(path)
+
+
 def test_log_signed_by_one_key_with_a_line_signed_by_another_is_broken(tmp_path):
     path = tmp_path / "releases.jsonl"
     ReleaseLog(path, signing_key=CUSTODIAN_KEY).append(_entry(1))
