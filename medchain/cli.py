@@ -607,7 +607,7 @@ def gateway_serve(
             rate_per_reader=rate_per_reader,
             burst_per_reader=max(1, round(2 * rate_per_reader)),
         ),
-        log=ReleaseLog(log_path),
+        log=ReleaseLog(log_path, signing_key=bytes(custodian.key)),
     )
     console.print(
         f"gateway of custodian {service.custodian} on chain {service.chain_id} serving at {url} "
@@ -619,13 +619,23 @@ def gateway_serve(
 
 @gateway.command("verify-log")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def gateway_verify_log(path: Path) -> None:
-    """Check a gateway release log's hash chain (detects edited, removed or reordered lines)."""
+@click.option(
+    "--custodian",
+    type=ADDRESS,
+    default=None,
+    help="The custodian whose gateway wrote the log: every line must carry its signature.",
+)
+def gateway_verify_log(path: Path, custodian: str | None) -> None:
+    """Check a gateway release log's hash chain (detects edited, removed or reordered lines) and,
+    with --custodian, that the custodian's key signed every line (detects a rewritten log)."""
     try:
-        count = verify_log(path)
+        count = verify_log(path, custodian)
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"{path} is not a readable release log ({exc})") from None
-    click.echo(f"{path}: {count} entries, hash chain intact")
+    signed = (
+        f", every line signed by {custodian}" if custodian else " (add --custodian to check who wrote it)"
+    )
+    click.echo(f"{path}: {count} entries, hash chain intact{signed}")
 
 
 @cli.group()

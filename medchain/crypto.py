@@ -21,6 +21,7 @@ from web3 import Web3
 from medchain.errors import MedChainError
 
 NONCE_BYTES = 12
+TAG_BYTES = 16
 KEY_BYTES = 32
 
 
@@ -38,7 +39,13 @@ def canonical_json(resource: dict[str, Any]) -> bytes:
 
 SALT_BYTES = 32
 RECORD_MAGIC = b"MCR1"
-"""Marks a sealed record plaintext: ``MCR1 || salt (32 bytes) || canonical JSON``."""
+"""Marks an unpadded record plaintext (records sealed before padding): ``MCR1 || salt || canonical JSON``."""
+PADDED_MAGIC = b"MCR2"
+"""Marks a padded record plaintext: ``MCR2 || salt || uint32 length || canonical JSON || zero bytes``."""
+PAD_QUANTUM = 512
+"""Sealed records are a multiple of this many bytes at least (larger ones: Padmé's coarser steps)."""
+PAD_LIMIT = 1024 * 1024 - NONCE_BYTES - TAG_BYTES
+"""The largest padded plaintext: its ciphertext fills one store block (``medchain.store.MAX_BLOCK``)."""
 
 
 def fingerprint(data: bytes) -> bytes:
@@ -64,15 +71,40 @@ def commitment(salt: bytes, canonical: bytes) -> bytes:
 
 
 def seal_plaintext(salt: bytes, canonical: bytes) -> bytes:
-    """What gets encrypted for a record: the magic, the salt, then the canonical JSON."""
-    return RECORD_MAGIC + salt + canonical
+    """What gets encrypted for a record: the magic, the salt, the length, the canonical JSON, padding.
+
+    The store is public and a ciphertext is as long as its plaintext: unpadded, two results of one
+    template ("Detected" / "Not detected") would differ in size. Padding to :func:`padded_length`
+    leaves an outsider only a coarse size class.
+    """
+    body = PADDED_MAGIC + salt + len(canonical).to_bytes(4, "big") + canonical
+    return body + bytes(padded_length(len(body)) - len(body))
+
+
+def padded_length(n: int) -> int:
+    """The padded size of ``n`` bytes: Padmé (Nikitin et al., PETS 2019), in steps of at least
+    :data:`PAD_QUANTUM`, never past :data:`PAD_LIMIT` for what fits unpadded.
+
+    Padmé rounds ``n`` up so that only O(log log n) bits of the length remain, at most ~12 % more
+    bytes for large records; the quantum hides small differences in small records entirely.
+    """
+    exponent = max(n.bit_length() - 1, 0)  # floor(log2 n)
+    step = max(PAD_QUANTUM, 1 << max(exponent - exponent.bit_length(), 0))
+    padded = -(-n // step) * step
+    return max(n, PAD_LIMIT) if padded > PAD_LIMIT else padded
 
 
 def open_plaintext(sealed: bytes) -> tuple[bytes, bytes]:
-    """Splits a decrypted record into ``(salt, canonical JSON)``."""
-    head = len(RECORD_MAGIC) + SALT_BYTES
+    """Splits a decrypted record into ``(salt, canonical JSON)`` (padded MCR2, or MCR1)."""
+    head = len(PADDED_MAGIC) + SALT_BYTES
+    if sealed.startswith(PADDED_MAGIC) and len(sealed) >= head + 4:
+        length = int.from_bytes(sealed[head : head + 4], "big")
+        end = head + 4 + length
+        if end <= len(sealed) and not any(sealed[end:]):
+            return sealed[len(PADDED_MAGIC) : head], sealed[head + 4 : end]
+        raise CryptoError("the decrypted record's length or padding is malformed")
     if len(sealed) < head or not sealed.startswith(RECORD_MAGIC):
-        raise CryptoError("the decrypted bytes are not a MedChain record (no MCR1 header)")
+        raise CryptoError("the decrypted bytes are not a MedChain record (no MCR2 or MCR1 header)")
     return sealed[len(RECORD_MAGIC) : head], sealed[head:]
 
 
@@ -89,7 +121,7 @@ def encrypt(data_key: bytes, plaintext: bytes, associated: bytes) -> bytes:
 
 def decrypt(data_key: bytes, blob: bytes, associated: bytes) -> bytes:
     """Reverses :func:`encrypt`; any change to the bytes, key or record id fails."""
-    if len(blob) < NONCE_BYTES + 16:
+    if len(blob) < NONCE_BYTES + TAG_BYTES:
         raise CryptoError("ciphertext too short to be an AES-GCM record")
     try:
         return AESGCM(data_key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated)
@@ -102,20 +134,29 @@ def decrypt(data_key: bytes, blob: bytes, associated: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class ReaderKey:
-    """A reader's secp256k1 public key, checked against its Ethereum address."""
+    """A reader's secp256k1 public key, checked against its Ethereum address on construction.
+
+    An envelope is filed in a vault under ``address`` and wrapped to ``public_key``: the two must
+    be one reader's, or a key filed as the custodian's could open for someone else only.
+    """
 
     address: str
     public_key: bytes  # 64 bytes, uncompressed without prefix
 
+    def __post_init__(self) -> None:
+        try:
+            key = PublicKey(self.public_key)
+            claimed = Web3.to_checksum_address(self.address)
+        except Exception as exc:
+            raise CryptoError(f"not a secp256k1 public key and an address ({exc})") from None
+        if key.to_checksum_address() != claimed:
+            raise CryptoError(f"the public key does not belong to {self.address}")
+        object.__setattr__(self, "address", claimed)
+        object.__setattr__(self, "public_key", bytes(key.to_bytes()))
+
     @classmethod
     def from_public_key(cls, address: str, public_key: bytes) -> ReaderKey:
-        try:
-            pk = PublicKey(public_key)
-        except Exception as exc:
-            raise CryptoError(f"not a secp256k1 public key ({exc})") from None
-        if pk.to_checksum_address() != Web3.to_checksum_address(address):
-            raise CryptoError(f"the public key does not belong to {address}")
-        return cls(Web3.to_checksum_address(address), bytes(pk.to_bytes()))
+        return cls(address, public_key)
 
     @classmethod
     def from_private_key(cls, private_key: bytes) -> ReaderKey:

@@ -216,16 +216,20 @@ class EHRClient(ContractClient):
             resource: A FHIR R4 resource (dict).
             patient: The patient's address.
             vault: Where the custodian keeps key envelopes (a file for anything that matters).
-            readers: Keys to wrap the data key for at once (custodian and patient, normally).
+            readers: Keys to wrap the data key for at once: the custodian's own (required: its
+                gateway opens the record with it) and the patient's, normally.
             previous: The record this one amends.
 
         Raises:
+            MedChainError: ``readers`` lacks the custodian's key, or a retry names readers the
+                staged attempt did not wrap the key for; nothing was sent.
             FhirValidationError: the resource is not valid FHIR.
             VaultError: the keys could not be written; nothing was sent to the chain.
             ContractRevert: the chain refused the anchor; nothing is reported as anchored.
             TransactionFailed: not mined in time; the keys are staged, so run the same call again.
         """
         custodian_address = _address_of(custodian)
+        _require_custodian_key(custodian_address, [r.address for r in readers])
         previous_id = previous.id if previous else ZERO32
         validate_fhir(resource)
         key = request_key(patient, custodian_address, previous_id, crypto.canonical_json(resource))
@@ -238,11 +242,13 @@ class EHRClient(ContractClient):
                 [staged],
                 [(staged.record_id, r.address, crypto.wrap_key(prepared.data_key, r)) for r in readers],
             )
-        elif not self.store.has(staged.cid):
-            raise StoreError(
-                f"record 0x{staged.record_id.hex()} was staged but its ciphertext {staged.cid} is not in "
-                "the store any more; restore the store from backup"
-            )
+        else:
+            _require_staged_readers(vault, {staged.record_id: {r.address for r in readers}})
+            if not self.store.has(staged.cid):
+                raise StoreError(
+                    f"record 0x{staged.record_id.hex()} was staged but its ciphertext {staged.cid} is not "
+                    "in the store any more; restore the store from backup"
+                )
         header = header_of(staged)
         if self.status(header.record_id) == RecordStatus.NONE:
             if previous is None:
@@ -272,6 +278,7 @@ class EHRClient(ContractClient):
         in the same object encrypted to the custodian's key, and in its vault.
         """
         custodian_address = _address_of(custodian)
+        _require_custodian_key(custodian_address, [custodian_key.address])
         if not items:
             raise MedChainError("a batch needs at least one record")
         canonicals = []
@@ -285,6 +292,9 @@ class EHRClient(ContractClient):
         pending = vault.pending_batch(batch_key)
         if pending:
             staged = [s for s, _proof in pending]
+            _require_staged_readers(
+                vault, {s.record_id: _batch_readers(s, custodian_key, patient_keys) for s in staged}
+            )
         else:
             prepared = [self.prepare(resource, patient, custodian_address) for patient, resource in items]
             cids = [self.store.put(p.ciphertext) for p in prepared]
@@ -297,7 +307,7 @@ class EHRClient(ContractClient):
                 envelopes.append(
                     (s.record_id, custodian_key.address, crypto.wrap_key(p.data_key, custodian_key))
                 )
-                reader = (patient_keys or {}).get(Web3.to_checksum_address(s.patient))
+                reader = _patient_key(s, patient_keys)
                 if reader is not None:
                     envelopes.append((s.record_id, reader.address, crypto.wrap_key(p.data_key, reader)))
             proofs = {s.record_id: b"".join(tree.proof(s.record_id)) for s in staged}
@@ -478,6 +488,44 @@ def _address_of(sender: Sender) -> str:
     return sender if isinstance(sender, str) else sender.address
 
 
+def _require_custodian_key(custodian: str, readers: list[str]) -> None:
+    """The custodian's gateway opens a record with the custodian's own envelope: without one, an
+    anchored record could be released to no one (with no readers at all, its key is gone)."""
+    if Web3.to_checksum_address(custodian) not in readers:
+        raise MedChainError(
+            f"the data key must be wrapped for the custodian {custodian} itself (its gateway opens the "
+            "record with it); add the custodian's ReaderKey. Nothing was stored or sent"
+        )
+
+
+def _require_staged_readers(vault: KeyVault, wanted: dict[bytes, set[str]]) -> None:
+    """A retry reuses the key staged by the first attempt, whose envelopes cannot be extended
+    without the data key: a retry naming a reader the first attempt did not is refused, not
+    silently served with fewer envelopes than asked."""
+    for record_id, readers in wanted.items():
+        missing = readers - vault.readers(record_id)
+        if missing:
+            raise MedChainError(
+                f"record 0x{record_id.hex()} was staged by an earlier attempt without a key for "
+                f"{', '.join(sorted(missing))}; an envelope cannot be added without the data key. Run the "
+                "call again with the readers of the first attempt (a reader can then get the record "
+                "through the custodian's gateway). Nothing was sent"
+            )
+
+
+def _patient_key(
+    staged: StagedAnchor, patient_keys: dict[str, crypto.ReaderKey] | None
+) -> crypto.ReaderKey | None:
+    return (patient_keys or {}).get(Web3.to_checksum_address(staged.patient))
+
+
+def _batch_readers(
+    staged: StagedAnchor, custodian_key: crypto.ReaderKey, patient_keys: dict[str, crypto.ReaderKey] | None
+) -> set[str]:
+    patient = _patient_key(staged, patient_keys)
+    return {custodian_key.address} | ({patient.address} if patient is not None else set())
+
+
 def _staged(prepared: Prepared, cid: str) -> StagedAnchor:
     h = prepared.header
     return StagedAnchor(
@@ -509,7 +557,8 @@ def _batch_index(custodian: str, staged: list[StagedAnchor], custodian_key: cryp
 
     Public: the record ids in leaf order (hashes of salted headers: they name no patient, code or
     value). Sealed (ECIES to the custodian's key): each record's header and ciphertext CID, so the
-    custodian can rebuild its vault from the store if it has to.
+    custodian can rebuild its vault from the store if it has to; padded like a record, since the
+    categories' names differ in length and the sealed size would otherwise count them.
     """
     entries = [
         {
@@ -521,7 +570,10 @@ def _batch_index(custodian: str, staged: list[StagedAnchor], custodian_key: cryp
         }
         for s in staged
     ]
-    sealed = crypto.seal_for(custodian_key, json.dumps(entries).encode())
+    plain = json.dumps(entries).encode()
+    sealed = crypto.seal_for(
+        custodian_key, plain.ljust(crypto.padded_length(len(plain)))
+    )  # JSON allows spaces
     return json.dumps(
         {
             "format": "medchain-batch-index/2",

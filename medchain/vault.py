@@ -113,6 +113,8 @@ class KeyVault:
             raise VaultError(self._explain("cannot be opened", exc)) from None
         with self._guard("cannot be opened"):
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Erased request keys (unsalted hashes of plaintext) must not linger in free space.
+            self._db.execute("PRAGMA secure_delete = ON")
             if path is not None:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")  # a committed key survives power loss
@@ -158,6 +160,14 @@ class KeyVault:
                 f"no key envelope for {reader} on record 0x{record_id.hex()} in {self._where}"
             )
         return bytes(row[0])
+
+    def readers(self, record_id: bytes) -> set[str]:
+        """The addresses holding an envelope of ``record_id`` here."""
+        with self._guard("could not be read"):
+            rows = self._db.execute(
+                "SELECT reader FROM envelopes WHERE record_id = ?", (record_id,)
+            ).fetchall()
+        return {str(row[0]) for row in rows}
 
     def __len__(self) -> int:
         with self._guard("could not be read"):
@@ -223,10 +233,16 @@ class KeyVault:
         return [(_staged(row[:-1]), bytes(row[-1] or b"")) for row in rows]
 
     def confirm(self, record_ids: list[bytes], block: int, batch_id: int = 0) -> None:
-        """Marks staged anchors as on chain (mined in ``block``, in batch ``batch_id`` if any)."""
+        """Marks staged anchors as on chain (mined in ``block``, in batch ``batch_id`` if any).
+
+        Their request and batch keys are erased: a retry no longer needs them, and as unsalted
+        hashes of the plaintext they would let anyone holding a copy of the vault (a backup) test
+        guesses of a record's content.
+        """
         with self._guard("could not record the confirmation"), self._write():
             self._db.executemany(
-                "UPDATE anchors SET confirmed_block = ?, batch_id = ? WHERE record_id = ?",
+                "UPDATE anchors SET confirmed_block = ?, batch_id = ?, request_key = X'', batch_key = NULL "
+                "WHERE record_id = ?",
                 [(block, batch_id or None, r) for r in record_ids],
             )
 

@@ -8,14 +8,17 @@ Endpoints (JSON in, JSON out; binary values base64, ids 0x-hex):
   to the signer's own key, if the chain permits the signer to read the record.
 
 Statuses: 400 malformed request, 401 unknown/used/expired challenge or bad signature, 403 no
-permitted access, 404 unknown record or another custodian's, 410 entered-in-error, 413 body too
-large, 429 rate limited (``Retry-After``), 503 chain/store/vault unavailable. The request carries
-no header, address or key: unknown fields are refused.
+permitted access, 404 unknown record or another custodian's, 408 body too slow, 410
+entered-in-error, 413 body too large, 429 rate limited (``Retry-After``), 503 chain/store/vault
+unavailable. The request carries no header, address or key: unknown fields are refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import ipaddress
+import re
 import threading
 import time
 from typing import Any
@@ -32,6 +35,7 @@ from medchain.gateway.service import (
     GatewayError,
     GatewayPayloadTooLarge,
     GatewayRateLimited,
+    GatewayRequestTimeout,
     GatewayService,
     GatewayUnavailable,
 )
@@ -41,12 +45,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_HEX32 = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+_HEX65 = re.compile(r"(0x)?[0-9a-fA-F]{130}")
+
+
 def _hex32(value: str) -> str:
-    raw = value.removeprefix("0x")
-    if len(raw) != 64:
+    # A pattern, not bytes.fromhex alone: fromhex skips whitespace, so 64 characters may be 31 bytes.
+    if not _HEX32.fullmatch(value):
         raise ValueError("must be 32 bytes as 0x-prefixed hex (64 hex digits)")
-    bytes.fromhex(raw)
-    return raw
+    return value.removeprefix("0x")
 
 
 class ChallengeRequest(_Strict):
@@ -70,19 +77,20 @@ class ReleaseRequest(_Strict):
     @field_validator("signature")
     @classmethod
     def _check_signature(cls, value: str) -> str:
-        raw = value.removeprefix("0x")
-        if len(raw) != 130:
+        if not _HEX65.fullmatch(value):
             raise ValueError("must be a 65-byte signature as 0x-prefixed hex")
-        bytes.fromhex(raw)
-        return raw
+        return value.removeprefix("0x")
 
 
 class BodyLimit:
-    """Refuses request bodies above ``limit`` bytes with 413, whether or not Content-Length is sent."""
+    """Refuses request bodies above ``limit`` bytes with 413, whether or not Content-Length is sent,
+    and bodies not complete within ``timeout`` seconds with 408 (a slow client holding a
+    connection open: the rate limits only see requests that arrived)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,8 +104,15 @@ class BodyLimit:
         # oversized one is refused before any handler sees it, chunked or not.
         body = b""
         more = True
+        deadline = time.monotonic() + self.timeout
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                await _error_response(
+                    GatewayRequestTimeout(f"request body not received within {self.timeout:g} s")
+                )(scope, receive, send)
+                return
             if message["type"] != "http.request":
                 return  # the client went away
             body += message.get("body", b"")
@@ -118,8 +133,25 @@ class BodyLimit:
 
 
 def _too_large(limit: int) -> JSONResponse:
-    error = GatewayPayloadTooLarge(f"request body larger than {limit} bytes")
+    return _error_response(GatewayPayloadTooLarge(f"request body larger than {limit} bytes"))
+
+
+def _error_response(error: GatewayError) -> JSONResponse:
     return JSONResponse({"error": type(error).__name__, "detail": str(error)}, status_code=error.status)
+
+
+def client_key(host: str) -> str:
+    """The rate-limit bucket of a client address: the address, or its /64 for IPv6 (one host or
+    site holds a whole /64, so per-address buckets would not limit it)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def create_app(service: GatewayService) -> FastAPI:
@@ -148,7 +180,7 @@ def create_app(service: GatewayService) -> FastAPI:
 
     def _client(request: Request) -> str:
         client = request.client.host if request.client else "?"
-        service.client_limiter.take(client, f"client {client}")
+        service.client_limiter.take(client_key(client), f"client {client}")
         return client
 
     @app.get("/v1/health")
@@ -195,7 +227,9 @@ def create_app(service: GatewayService) -> FastAPI:
             "envelope": base64.b64encode(granted.envelope).decode(),
         }
 
-    app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, limit=service.settings.max_body_bytes, timeout=service.settings.body_timeout
+    )
     return app
 
 

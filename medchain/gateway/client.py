@@ -1,9 +1,10 @@
 """The reader's side of a custodian gateway, over HTTP: authenticate, fetch, verify, decrypt.
 
 The reader never trusts the gateway either: it checks the challenge before signing it (its chain,
-the deployment, the record asked for, the custodian the chain names), and checks what it receives
-against the chain (the header must be the anchored one, or proven by the batch root) and against
-the anchored commitment after decryption.
+the deployment, the record asked for, the gateway's URL), and checks what it receives against the
+chain (the header must be the anchored one, or proven by the batch root, and name the custodian
+that challenged it) and against the anchored commitment after decryption. A malformed answer is an
+``IntegrityError``, never a crash.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _BY_STATUS: dict[int, type[errors.GatewayError]] = {
         errors.GatewayUnauthenticated,
         errors.GatewayForbidden,
         errors.GatewayNotFound,
+        errors.GatewayRequestTimeout,
         errors.GatewayGone,
         errors.GatewayPayloadTooLarge,
         errors.GatewayUnavailable,
@@ -60,7 +62,7 @@ class GatewayClient:
             IntegrityError: the gateway's answer does not match the chain.
         """
         issued = self._call("POST", "/v1/challenges", {"record_id": "0x" + record_id.hex()})
-        challenge = Challenge.from_typed_data(issued["typed_data"])
+        challenge = Challenge.from_typed_data(issued.get("typed_data"))
         self._check_challenge(ehr, challenge, record_id)
         if challenge.gateway.rstrip("/") != self.url:
             raise IntegrityError(
@@ -73,6 +75,11 @@ class GatewayClient:
             {"challenge": "0x" + challenge.nonce.hex(), "signature": "0x" + signature.hex()},
         )
         record = self._record_from_chain(ehr, record_id, answer)
+        if Web3.to_checksum_address(record.header.custodian) != challenge.custodian:
+            raise IntegrityError(
+                f"the record is held by {record.header.custodian}, not by the custodian "
+                f"{challenge.custodian} whose gateway challenged the reader"
+            )
         try:
             ciphertext = base64.b64decode(answer["ciphertext"], validate=True)
             envelope = base64.b64decode(answer["envelope"], validate=True)
@@ -109,9 +116,12 @@ class GatewayClient:
             batch_id = int(answer["batch_id"])
             proof = tuple(bytes.fromhex(p.removeprefix("0x")) for p in answer["proof"])
             cid = str(answer["cid"])
-        except (KeyError, TypeError, ValueError) as exc:
+            if batch_id < 0 or any(len(node) != 32 for node in proof):
+                raise ValueError("a batch id is positive and a proof is a list of 32-byte nodes")
+            hashed = header.record_id
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise IntegrityError(f"the gateway's answer is malformed ({exc})") from None
-        if header.record_id != record_id:
+        if hashed != record_id:
             raise IntegrityError("the gateway sent a header that does not hash to the record id")
         if batch_id == 0:
             anchored = ehr.record(record_id)
@@ -131,11 +141,15 @@ class GatewayClient:
         except httpx.HTTPError as exc:
             raise errors.GatewayUnavailable(f"no gateway answers at {self.url} ({exc})") from None
         try:
-            data: dict[str, Any] = response.json()
+            data: Any = response.json()
         except ValueError:
+            data = None
+        if not isinstance(data, dict):
             data = {"detail": response.text[:200]}
+            if response.status_code == 200:
+                raise IntegrityError(f"the gateway at {self.url} answered something other than a JSON object")
         if response.status_code == 200:
-            return data
+            return dict(data)
         detail = f"gateway {self.url} refused ({response.status_code}): {data.get('detail', data)}"
         if response.status_code == 429:
             raise errors.GatewayRateLimited(detail, float(response.headers.get("Retry-After", "1")))

@@ -81,8 +81,8 @@ class Challenge:
         }
 
     @classmethod
-    def from_typed_data(cls, typed: dict[str, Any]) -> Challenge:
-        """Reads a challenge back from its typed data (the reader's side, to check before signing)."""
+    def from_typed_data(cls, typed: Any) -> Challenge:
+        """Reads a challenge back from typed data a gateway sent (the reader checks it before signing)."""
         try:
             if typed["primaryType"] != PRIMARY_TYPE or typed["types"] != TYPES:
                 raise ValueError("not a MedChain release request")

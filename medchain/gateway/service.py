@@ -18,6 +18,7 @@ Each release and each refusal is appended to a hash-chained log (:class:`Release
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,11 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_keys.datatypes import PrivateKey, PublicKey
+from eth_keys.datatypes import PrivateKey, PublicKey, Signature
+from eth_keys.exceptions import BadSignature
+from eth_utils.exceptions import ValidationError
 from web3 import Web3
 
 from medchain import crypto
-from medchain.consent import Actions, Purpose
+from medchain.consent import AccessDecision, Actions, Purpose
 from medchain.deploy import Suite
 from medchain.ehr import (
     AccessNotPermittedError,
@@ -74,6 +77,12 @@ class GatewayForbidden(GatewayError, AccessNotPermittedError):
     """The authenticated reader has no permitted access to the record on chain."""
 
     status = 403
+
+
+class GatewayRequestTimeout(GatewayError):
+    """The request body did not arrive in time (a slow client holding a connection)."""
+
+    status = 408
 
 
 class GatewayNotFound(GatewayError, RecordNotFoundError):
@@ -124,7 +133,10 @@ class GatewaySettings:
     challenge_ttl: int = 120
     """Seconds a challenge stays valid."""
     max_open_challenges: int = 10_000
+    """Open challenges kept; past it the oldest is dropped (a reader answers within a second)."""
     max_body_bytes: int = 4096
+    body_timeout: float = 10.0
+    """Seconds a client has to send its whole request body (else 408)."""
     rate_per_client: float = 20.0
     """Requests per second per client address (token bucket)."""
     burst_per_client: int = 40
@@ -151,15 +163,19 @@ class GatewayRelease:
 class ReleaseLog:
     """Append-only JSON-lines log of releases and refusals; each line hashes the previous one.
 
-    Lines hold addresses, record ids, statuses and reasons: no health data. Every line is flushed
-    and fsynced before the answer leaves the gateway. :func:`verify_log` detects an edited,
-    removed or reordered line.
+    Lines hold addresses, record ids, statuses and reasons: no health data. Every line is written
+    and fsynced before the answer leaves the gateway; a write that fails leaves the file as it
+    was. :func:`verify_log` detects an edited, removed or reordered line. The hash chain alone
+    needs no key, so whoever can write the file could rewrite it whole and recompute it: with
+    ``signing_key`` (the custodian's), each line also carries the custodian's signature of its
+    hash, which a rewriter cannot make.
     """
 
     GENESIS = "0" * 64
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, signing_key: bytes | None = None) -> None:
         self.path = path
+        self._signing_key = signing_key
         self._lock = threading.Lock()
         self._last = self.GENESIS
         self._seq = 0
@@ -172,48 +188,114 @@ class ReleaseLog:
                     if lines:
                         last = json.loads(lines[-1])
                         self._last, self._seq = str(last["hash"]), int(last["seq"])
-            except (OSError, ValueError, KeyError) as exc:
+            except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise GatewayError(f"the release log {path} cannot be read ({exc})") from None
 
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self._seq += 1
-            line = {"seq": self._seq, "time": round(time.time(), 3), **entry, "prev": self._last}
+            line = {"seq": self._seq + 1, "time": round(time.time(), 3), **entry, "prev": self._last}
             line["hash"] = _line_hash(line)
+            if self._signing_key is not None:
+                line["sig"] = _sign_line(line["hash"], self._signing_key)
             if self.path is None:
                 self.entries.append(line)
             else:
                 try:
-                    with self.path.open("a") as fh:
-                        fh.write(json.dumps(line, sort_keys=True) + "\n")
-                        fh.flush()
-                        os.fsync(fh.fileno())
+                    _append_durably(self.path, (json.dumps(line, sort_keys=True) + "\n").encode())
                 except OSError as exc:
-                    self._seq -= 1
                     raise GatewayUnavailable(
                         f"the release log {self.path} cannot be written ({exc})"
                     ) from None
+            self._seq += 1
             self._last = line["hash"]
             return line
 
 
+def _append_durably(path: Path, data: bytes) -> None:
+    """Appends ``data`` and fsyncs it; on failure cuts the file back, so no half line remains."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
+
+
 def _line_hash(line: dict[str, Any]) -> str:
-    body = {k: v for k, v in line.items() if k != "hash"}
+    body = {k: v for k, v in line.items() if k not in ("hash", "sig")}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def verify_log(path: Path) -> int:
-    """Checks a release log's hash chain; returns its number of lines.
+def _sign_line(line_hash: str, key: bytes) -> str:
+    return "0x" + PrivateKey(key).sign_msg_hash(bytes.fromhex(line_hash)).to_bytes().hex()
+
+
+def _line_signer(line: dict[str, Any]) -> str | None:
+    """The address that signed a line's hash, or None if it carries no signature.
 
     Raises:
-        GatewayError: a line was edited, removed, inserted or reordered.
+        ValueError: the signature is malformed.
     """
+    sig = line.get("sig")
+    if sig is None:
+        return None
+    try:
+        signature = Signature(bytes.fromhex(str(sig).removeprefix("0x")))
+        key = signature.recover_public_key_from_msg_hash(bytes.fromhex(str(line["hash"])))
+    except (BadSignature, ValidationError, TypeError) as exc:
+        raise ValueError(str(exc)) from None
+    return str(key.to_checksum_address())
+
+
+def verify_log(path: Path, custodian: str | None = None) -> int:
+    """Checks a release log's hash chain and signatures; returns its number of lines.
+
+    Args:
+        path: The log file.
+        custodian: The address every line must be signed by. Without it, the signed lines must
+            all carry one signer (whoever that is) and follow any unsigned ones: only the
+            custodian's address, known from the chain, proves the log is the gateway's and not a
+            rewrite.
+
+    Raises:
+        GatewayError: a line was edited, removed, inserted, reordered, garbled or not signed by
+            the custodian.
+    """
+    expected = Web3.to_checksum_address(custodian) if custodian is not None else None
     previous = ReleaseLog.GENESIS
+    signer: str | None = None
     count = 0
     for number, text in enumerate(path.read_text().splitlines(), start=1):
-        line = json.loads(text)
+        broken = f"release log {path} is broken at line {number}"
+        try:
+            line = json.loads(text)
+        except ValueError:
+            line = None
+        if not isinstance(line, dict):
+            raise GatewayError(f"{broken}: not a log entry (garbled or truncated)")
         if line.get("prev") != previous or line.get("hash") != _line_hash(line) or line.get("seq") != number:
-            raise GatewayError(f"release log {path} is broken at line {number}: edited, removed or reordered")
+            raise GatewayError(f"{broken}: edited, removed or reordered")
+        try:
+            signed_by = _line_signer(line)
+        except ValueError:
+            raise GatewayError(f"{broken}: its signature is malformed") from None
+        if expected is not None and signed_by != expected:
+            raise GatewayError(
+                f"{broken}: not signed by the custodian {expected} ({signed_by or 'unsigned'})"
+            )
+        # Unsigned lines may only precede the first signed one (a log kept before signing began).
+        if signer is None:
+            signer = signed_by
+        elif signed_by != signer:
+            raise GatewayError(f"{broken}: signed by {signed_by or 'no one'}, earlier lines by {signer}")
         previous = line["hash"]
         count = number
     return count
@@ -311,8 +393,10 @@ class GatewayService:
         )
         with self._challenge_lock:
             self._drop_expired(now)
-            if len(self._challenges) >= self.settings.max_open_challenges:
-                raise GatewayRateLimited("too many open challenges; retry shortly", 1.0)
+            # Full: drop the oldest rather than refuse. A flood of unanswered challenges then only
+            # pushes out its own, while a refusal would lock every reader out until they expire.
+            while len(self._challenges) >= self.settings.max_open_challenges:
+                self._challenges.popitem(last=False)
             self._challenges[challenge.nonce] = challenge
         return challenge
 
@@ -327,7 +411,11 @@ class GatewayService:
         return challenge
 
     def _drop_expired(self, now: int) -> None:
-        for nonce in [n for n, c in self._challenges.items() if c.expires_at < now]:
+        """Drops expired challenges from the front (issued in order, they expire in order)."""
+        while self._challenges:
+            nonce, oldest = next(iter(self._challenges.items()))
+            if oldest.expires_at >= now:
+                return
             del self._challenges[nonce]
 
     # ─── Releases ───────────────────────────────────────────────────────────────────────────
@@ -427,7 +515,14 @@ class GatewayService:
         return record
 
     def _permitted(self, record: AnchoredRecord, reader: str) -> str:
-        """``consent`` or ``break-glass`` if the chain shows a recent audited access that still holds."""
+        """``consent`` or ``break-glass`` if the chain shows a recent audited access that still holds.
+
+        ``checkAccess`` is asked once per purpose (the only input that differs between events), so
+        a reader with a thousand access events costs the node no more calls than one with four. A
+        break-glass release needs an access audited under the session that holds now: a later
+        session of the same pair does not inherit the reads of an earlier one, or its reviewer
+        would see no read under it while records were released.
+        """
         events = self.ehr.access_history(record_id=record.id, accessor=reader)
         if not events:
             raise GatewayForbidden(
@@ -441,19 +536,25 @@ class GatewayService:
                 f"{reader}'s last audited access to record 0x{record.id.hex()} is older than "
                 f"{self.settings.access_window} s; call accessRecord again"
             )
+        decisions: dict[Purpose, AccessDecision] = {}
         for event in reversed(recent):
             purpose: Purpose = event["purpose"]
-            decision = self.suite.consent.check(
-                record.header.patient,
-                reader,
-                Actions.READ,
-                purpose,
-                record_id=record.id,
-                category=record.header.category_text,
-            )
-            # A break-glass basis needs a break-glass audited access; a consent may replace one.
-            if decision.allowed and (event["break_glass"] or not decision.break_glass):
-                return "break-glass" if decision.break_glass else "consent"
+            if purpose not in decisions:
+                decisions[purpose] = self.suite.consent.check(
+                    record.header.patient,
+                    reader,
+                    Actions.READ,
+                    purpose,
+                    record_id=record.id,
+                    category=record.header.category_text,
+                )
+            decision = decisions[purpose]
+            if not decision.allowed:
+                continue
+            if not decision.break_glass:
+                return "consent"  # a consent holds now (it may replace an emergency session)
+            if event["break_glass"] and event["authorization"] == decision.grant_id:
+                return "break-glass"
         raise GatewayForbidden(
             f"{reader}'s consent (or emergency session) for record 0x{record.id.hex()} no longer holds"
         )

@@ -114,9 +114,10 @@ def test_retry_racing_its_first_transaction_treats_record_exists_as_success(
     assert ehr.record(record.id) == record
 
 
-def test_other_reverts_still_fail_loudly(env, patient, hospital2):
+def test_other_reverts_still_fail_loudly(env, patient, hospital2, private_key):
+    own_key = (crypto.ReaderKey.from_private_key(private_key(hospital2)),)
     with pytest.raises(ContractRevert, match="EHRNoTreatmentRelationship"):
-        env["ehr"].anchor_resource(hospital2.address, OBSERVATION, patient.address, env["vault"], ())
+        env["ehr"].anchor_resource(hospital2.address, OBSERVATION, patient.address, env["vault"], own_key)
 
 
 def test_identical_resource_anchored_again_after_success_is_a_new_record(env, patient, hospital):
@@ -161,7 +162,9 @@ def test_full_vault_disk_sends_nothing_to_the_chain(env, patient, hospital):
     ehr, vault = env["ehr"], env["vault"]
     pages = vault._db.execute("PRAGMA page_count").fetchone()[0]
     vault._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
-    readers = tuple(crypto.ReaderKey.from_private_key(bytes([i + 1]) * 32) for i in range(40))
+    readers = env["readers"][:1] + tuple(
+        crypto.ReaderKey.from_private_key(bytes([i + 1]) * 32) for i in range(40)
+    )
     with pytest.raises(VaultError, match="disk is full"):
         ehr.anchor_resource(hospital.address, OBSERVATION, patient.address, vault, readers)
     assert anchored_events(ehr, patient) == 0

@@ -50,7 +50,7 @@ def setup(suite, token, regulator, insurer, hospital, patient, private_key, tmp_
             hospital.address, {**ENCOUNTER, "id": note}, patient.address, KeyVault(), (reader,)
         )
 
-    return {"plan": plan, "table": table, "encounter": encounter, "ehr": ehr}
+    return {"plan": plan, "table": table, "encounter": encounter, "ehr": ehr, "reader": reader}
 
 
 def test_auto_paid_and_pended_claims_through_the_sdk(suite, setup, insurer, hospital, patient, token):
@@ -80,7 +80,9 @@ def test_claim_without_insurer_consent_is_refused(suite, setup, hospital, patien
     """The insurer's payment consent covers Encounters only; an Observation as evidence is refused."""
     service, proof = setup["table"].service("99213")
     observation = {"resourceType": "Observation", "status": "final", "code": {"text": "HbA1c"}}
-    anchored = setup["ehr"].anchor_resource(hospital.address, observation, patient.address, KeyVault(), ())
+    anchored = setup["ehr"].anchor_resource(
+        hospital.address, observation, patient.address, KeyVault(), (setup["reader"],)
+    )
     with pytest.raises(ContractRevert, match="ClaimsNoPaymentConsent"):
         suite.claims.submit(
             hospital.address, setup["plan"], patient.address, [anchored], service, proof, 150 * USD

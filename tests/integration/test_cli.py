@@ -10,6 +10,7 @@ from brownie import web3 as brownie_web3
 from click.testing import CliRunner
 from eth_account import Account
 
+from medchain import crypto
 from medchain.claims import ClaimStatus, CoverageTable, PlanTerms
 from medchain.cli import cli
 from medchain.consent import Actions, GrantTerms, Purpose
@@ -135,7 +136,7 @@ def test_insurer_approves_and_denies_claims(
             {"resourceType": "Encounter", "status": "finished", "id": str(i), "class": {"code": "AMB"}},
             patient.address,
             KeyVault(),
-            (),
+            (crypto.ReaderKey.from_private_key(private_key(hospital)),),
         )
         ids.append(
             suite.claims.submit(

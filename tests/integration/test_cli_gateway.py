@@ -162,6 +162,30 @@ def test_hospital_reads_through_the_served_gateway_with_ehr_read(
     assert "1 entries, hash chain intact" in stdout
 
 
+def test_served_log_is_signed_by_the_custodian(served, patient, hospital, hospital2, private_key):
+    """The served gateway signs its log with the custodian's key: verify-log --custodian checks
+    who wrote it, which the keyless hash chain cannot."""
+    code, _out, stderr = medchain(
+        *served["base"],
+        "ehr",
+        "read",
+        "0x" + served["record"].id.hex(),
+        "--gateway",
+        served["url"],
+        env={"MEDCHAIN_PRIVATE_KEY": "0x" + private_key(patient).hex()},
+    )
+    assert code == 0, stderr
+    code, stdout, stderr = medchain(
+        "gateway", "verify-log", str(served["log"]), "--custodian", hospital.address
+    )
+    assert code == 0, stderr
+    assert f"1 entries, hash chain intact, every line signed by {hospital.address}" in stdout
+    code, _out, stderr = medchain(
+        "gateway", "verify-log", str(served["log"]), "--custodian", hospital2.address
+    )
+    assert "not signed by the custodian" in one_line_error(code, stderr)
+
+
 def test_ehr_read_without_consent_is_one_line(served, outsider, private_key):
     code, _out, stderr = medchain(
         *served["base"],
