@@ -20,10 +20,10 @@ import {IEHRIndex} from "./IEHRIndex.sol";
 ///
 /// Drugs. A covered service with a GTIN (a drug) can only be claimed with a DrugProvenance dispense
 /// of a batch of that GTIN, made by the claiming institution to this patient, and each dispense is
-/// claimed once. A pharmacy (which keeps no EHR records) claims with the dispense as its only
-/// evidence; the insurer then needs the patient's payment-purpose (HPAYMT) READ consent for the
-/// dispense: a grant on the dispense id (record scope), on the `MedicationDispense` category, or on
-/// all data. The same consent is required whenever a dispense is billed, EHR evidence or not.
+/// claimed once. The dispense may be a drug claim's only evidence: a pharmacy, which keeps no EHR
+/// records, claims that way. Billing a dispense, with EHR evidence or without, needs the patient's
+/// payment-purpose (HPAYMT) READ consent for the insurer over it: a grant on the dispense id
+/// (record scope), on the `MedicationDispense` category, or on all data.
 ///
 /// Years. Coverage years count from the start of a patient's first enrolment in the plan, and a
 /// renewal keeps that origin and the year's running totals, so letting coverage lapse and

@@ -199,13 +199,13 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         if (evidence.length == 0 && service.gtin == 0) revert ClaimsNoEvidence();
         bytes32 firstEvidence = _checkEvidence(patient, p.insurer, start, evidence);
         _checkCoverage(p.coveredRoot, service);
-        _checkDuplicate(patient, service.commitment);
         if (service.gtin != 0) {
             bytes32 dispenseId = _checkDispense(patient, p.insurer, start, service.gtin, drug);
             if (firstEvidence == bytes32(0)) firstEvidence = dispenseId;
         } else if (drug.lot != bytes20(0)) {
             revert ClaimsUnexpectedDispense();
         }
+        _checkDuplicate(patient, service.commitment);
         claimId = _open(planId, patient, firstEvidence, service.commitment, billed, service.allowedAmount);
     }
 

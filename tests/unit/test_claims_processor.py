@@ -494,7 +494,7 @@ def test_dispense_is_claimed_once(claims, world, ehr, patient, hospital, hospita
     submit(
         claims, world, ehr, patient, hospital, code="J3490", gtin=GTIN_A, billed=40 * USD, drug=d.as_tuple()
     )
-    chain.sleep(86400)  # past the same-day duplicate rule: it is the dispense that is already claimed
+    # Checked before the same-day duplicate rule: the refusal names the dispense.
     with reverts("ClaimsDispenseAlreadyClaimed", d.dispense_id(GTIN_A, hospital.address, patient.address)):
         submit(claims, world, ehr, patient, hospital, "J3490", 40 * USD, "again", d.as_tuple(), GTIN_A)
 
