@@ -227,7 +227,8 @@ class ClaimView:
 
     ``amount`` is the maximum payable while pended or appealed, the approved amount after;
     ``patient_share`` and ``deductible_part`` are the current figures (an appeal re-adjudicates
-    them; a denied claim takes nothing). The submission figures stay in ``record``.
+    them; a denied claim takes nothing). The submission figures stay in ``record``. The CLI's
+    approve defaults to ``max_payable``, which follows an appeal's re-adjudication.
     """
 
     id: bytes
@@ -256,7 +257,10 @@ class ClaimView:
 
     @property
     def max_payable(self) -> int:
-        """The maximum payable adjudicated at submission (``amount`` holds the current one)."""
+        """The most the insurer may approve: the current maximum while the claim is pended or
+        appealed (an appeal re-adjudicates it), the figure adjudicated at submission otherwise."""
+        if self.status in (ClaimStatus.PENDED, ClaimStatus.APPEALED):
+            return self.amount
         return int(self._field("maxPayable"))
 
     @property

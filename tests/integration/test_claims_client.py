@@ -188,7 +188,8 @@ def test_appeal_reserve_and_withdrawal_through_the_sdk(suite, setup, insurer, ho
     before = token.balanceOf(insurer)
     assert claims.withdraw(insurer.address, setup["plan"], 9_360 * USD) == 640 * USD
     assert token.balanceOf(insurer) - before == 9_360 * USD
-    assert claims.approve(insurer.address, appealed, appealed.amount) == ClaimStatus.PAID
+    assert appealed.max_payable == appealed.amount  # what the insurer may approve now
+    assert claims.approve(insurer.address, appealed, appealed.max_payable) == ClaimStatus.PAID
     report = claims.report(setup["plan"])
     assert (report["pool"], report["reserved"]) == (0, 0)
     usage = claims.year_usage(setup["plan"], patient.address, 0)
@@ -213,3 +214,37 @@ def test_renewal_through_the_sdk(suite, setup, insurer, hospital, patient, priva
     claims.enrol(insurer.address, plan, patient.address, start, start + 30 * 86400, deadline, sig)
     enrolment = claims.enrolment(plan, patient.address)
     assert (enrolment.start, enrolment.year_origin) == (start, now - 60)
+
+
+def test_appealed_claims_maximum_follows_its_re_adjudication(suite, setup, insurer, hospital, patient):
+    """What the CLI approves by default (max_payable) is the appealed claim's new maximum."""
+    claims, table = suite.claims, setup["table"]
+    service, proof = table.service("70450")
+    pended = claims.submit(
+        hospital.address,
+        setup["plan"],
+        patient.address,
+        [setup["encounter"]("ct")],
+        service,
+        proof,
+        900 * USD,
+    )
+    claims.deny(insurer.address, pended, 4)
+    visit, visit_proof = table.service("99213")
+    claims.submit(
+        hospital.address,
+        setup["plan"],
+        patient.address,
+        [setup["encounter"]("visit")],
+        visit,
+        visit_proof,
+        150 * USD,
+    )  # meets the deductible
+    appealed = claims.appeal(hospital.address, pended)
+    assert (pended.max_payable, appealed.max_payable, appealed.patient_share) == (
+        640 * USD,
+        720 * USD,
+        180 * USD,
+    )
+    assert claims.approve(insurer.address, appealed, appealed.max_payable) == ClaimStatus.PAID
+    assert claims.claim(pended.id).amount == 720 * USD
