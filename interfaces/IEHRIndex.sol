@@ -144,7 +144,8 @@ interface IEHRIndex {
         external
         returns (bytes32 recordId);
 
-    /// @notice Marks a current record entered-in-error. Caller: its custodian. Emits {RecordEnteredInError}.
+    /// @notice Marks a current record entered-in-error. Caller: its custodian, while an active
+    /// custodian institution (a suspended or revoked one cannot). Emits {RecordEnteredInError}.
     function markEnteredInError(bytes32 recordId, uint16 reason) external;
 
     /// @notice Reads a record with consent: emits the audit event or reverts {EHRAccessDenied}.
@@ -167,7 +168,7 @@ interface IEHRIndex {
     /// @notice The id of a header.
     function recordIdOf(RecordHeader calldata header) external pure returns (bytes32);
 
-    /// @notice The stored state of a record.
+    /// @notice The stored state of a record (all zero if unknown).
     function record(bytes32 recordId) external view returns (RecordState memory);
 
     /// @notice A batch.
@@ -180,6 +181,6 @@ interface IEHRIndex {
         returns (bool);
 
     /// @notice Whether a singly anchored record with this header exists and is not entered in error
-    /// (current or superseded): what ClaimsProcessor checks for evidence.
+    /// (current or superseded). ClaimsProcessor reads {record} instead, for the anchoring time too.
     function isValidRecord(RecordHeader calldata header) external view returns (bool);
 }

@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.table import Table
 
 from medchain.chain import Chain
-from medchain.claims import CoverageTable, PlanTerms, claim_resources
+from medchain.claims import (
+    MEDICATION_DISPENSE,
+    CoverageTable,
+    DispenseRef,
+    PlanTerms,
+    claim_resources,
+    lot_code,
+)
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
@@ -427,17 +434,20 @@ def claims_step(
     out: Console,
     store_dir: Path | None,
 ) -> None:
-    """An insurer's plan end to end: auto-paid claim, pended and approved claim, a duplicate and a
-    claim without consent refused, and the patient's co-payment settled."""
+    """An insurer's plan end to end: auto-paid claim, pended and approved claim, a duplicate, an
+    amended encounter and a claim without consent refused, a pharmacy's drug claim backed by its
+    dispense, the patient's co-payment settled, and the insurer taking back only surplus."""
     usd = 10**6
     regulator, hospital, insurer = accounts[0], accounts[1], accounts[7]
+    pharmacy, maker = accounts[4], accounts[5]
+    gtin = 9506000134352
     c, consent, token = suite.claims, suite.consent, suite.token
     keys = dev_private_keys()
     w3 = suite.chain.w3
 
     out.rule("[bold]11. Insurance: a plan, a funded pool, a signed enrolment")
     table = CoverageTable(
-        {"99213 office visit": 150 * usd, "70450 CT head": 900 * usd, "J3490 drug": 40 * usd}
+        {"99213 office visit": 150 * usd, "70450 CT head": 900 * usd, ("J3490 drug", gtin): 40 * usd}
     )
     terms = PlanTerms(
         table.root,
@@ -455,8 +465,8 @@ def claims_step(
     c.enrol(insurer, plan, patient.address, now - 60, now + 365 * 86400, deadline, signature)
     out.print(
         f"{names[insurer]} created plan {plan}: deductible 100, coinsurance 20 %, per-claim limit 1,000, "
-        "auto-pay up to 500 (mUSD); covered services are a salted Merkle root; pool 20,000; patient enrolled "
-        "with its own signature"
+        "auto-pay up to 500 (mUSD); covered services are a salted Merkle root (drugs bound to their GTIN); "
+        "pool 20,000; patient enrolled with its own signature"
     )
     payment = GrantTerms.for_category(patient.address, insurer, "Encounter", Actions.READ, Purpose.HPAYMT)
     consent.submit_signed_grant(insurer, payment, consent.sign_grant(patient, payment))
@@ -488,8 +498,23 @@ def claims_step(
         f"office visit billed 150: {paid.status.name.lower()} in the same transaction, {names[hospital]} "
         f"received {received:.2f}; patient share {paid.patient_share / usd:.2f} (deductible + coinsurance)"
     )
+    first_visit = ehr.records_of(patient.address)[-1]
+    corrected = ehr.anchor_resource(
+        hospital,
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "id": "visit-1-corrected",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        },
+        patient.address,
+        vault,
+        readers,
+        previous=first_visit,
+    )
     attempts: list[tuple[str, list[AnchoredRecord]]] = [
-        ("the same visit again (same evidence)", [ehr.records_of(patient.address)[-1]]),
+        ("the same visit again (same evidence)", [first_visit]),
+        ("the same visit through its amended record", [corrected]),
         ("a second office visit the same day", [encounter("visit-2")]),
     ]
     for label, evidence in attempts:
@@ -521,17 +546,56 @@ def claims_step(
     except ContractRevert as exc:
         out.print(f"a claim whose evidence the insurer may not see for payment: refused ({exc.error})")
 
-    out.rule("[bold]13. The patient settles its co-payment through the contract")
+    out.rule("[bold]13. A pharmacy bills what it dispensed")
+    d = suite.drugs
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    batch = d.commission(
+        maker,
+        gtin,
+        "AMX-2612",
+        now - 86400,
+        now + 2 * 365 * 86400,
+        50,
+        hashlib.sha256(b"CoA AMX-2612").digest(),
+    )
+    d.receive(pharmacy, d.ship(maker, batch, pharmacy, 10))
+    # A fresh random salt per dispense: the pharmacy keeps it and gives it to the patient.
+    given = d.dispense_to_patient(pharmacy, batch, 1, patient.address)
+    dispensed = DispenseRef(
+        lot_code("AMX-2612"), given.patient_salt, given.quantity, given.nonce, given.timestamp
+    )
+    medication = GrantTerms.for_category(
+        patient.address, insurer, MEDICATION_DISPENSE, Actions.READ, Purpose.HPAYMT
+    )
+    consent.submit_signed_grant(insurer, medication, consent.sign_grant(patient, medication))
+    drug, drug_proof = table.service("J3490 drug", gtin)
+    drug_claim = c.submit(pharmacy, plan, patient.address, [], drug, drug_proof, 40 * usd, dispensed)
+    out.print(
+        f"{names[pharmacy]} dispensed lot AMX-2612 to the patient and billed it with the dispense as "
+        f"evidence (the patient let {names[insurer]} see dispenses for payment): "
+        f"{drug_claim.status.name.lower()}, plan pays {drug_claim.amount / usd:.2f}"
+    )
+    try:
+        c.submit(pharmacy, plan, patient.address, [], drug, drug_proof, 40 * usd, dispensed)
+        out.print("[red]unexpected: the same dispense was paid twice[/red]")
+    except ContractRevert as exc:
+        out.print(f"  the same dispense billed again: refused ({exc.error})")
+
+    out.rule("[bold]14. The patient settles its co-payment; the insurer takes back surplus")
     suite.chain.transact(token.functions.mint(patient.address, 1_000 * usd), regulator)
     suite.chain.transact_value(
         regulator, patient.address, w3.to_wei(1, "ether")
     )  # gas for its two transactions
     share = c.settle_share(patient, paid)
     out.print(f"the patient approved and paid {share / usd:.2f} to {names[hospital]} (allowance + pull)")
+    surplus = c.plan(plan).surplus
+    c.withdraw(insurer, plan, surplus // 2)
     report = c.report(plan)
     out.print(
+        f"{names[insurer]} withdrew {surplus // 2 / usd:.2f} of surplus (never what open claims reserve); "
         f"plan {plan} report: {report['claims']} claims {report['by_status']}, paid "
-        f"{report['paid'] / usd:.2f}, pool left {report['pool'] / usd:.2f}"
+        f"{report['paid'] / usd:.2f}, pool left {report['pool'] / usd:.2f}, "
+        f"reserved {report['reserved'] / usd:.2f}"
     )
     fhir = claim_resources(
         paid, insurer, suite.deployment.chain_id, 150 * usd, visit, [ehr.records_of(patient.address)[0]]

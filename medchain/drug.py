@@ -23,7 +23,7 @@ from web3.logs import DISCARD
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.errors import ChainError, ContractRevert, MedChainError
 from medchain.merkle import MerkleTree
-from medchain.types import ascii_text, fixed_ascii
+from medchain.types import ascii_text, fixed_ascii, patient_ref
 
 EPCIS_SCHEMA = (
     Path(__file__).resolve().parent.parent / "node_modules" / ".epcis-schema" / "EPCISDocument.schema.json"
@@ -100,14 +100,6 @@ def new_patient_salt() -> bytes:
     return secrets.token_bytes(32)
 
 
-def patient_ref(patient: str, salt: bytes) -> bytes:
-    """The salted commitment dispensed to: keccak256(abi.encode(patient, salt)), the commitment
-    ClaimsProcessor recomputes from a drug claim's patient and ``DrugDispense.patientSalt``."""
-    if len(salt) != 32:
-        raise ValueError(f"a patient salt is 32 bytes, not {len(salt)}")
-    return bytes(Web3.keccak(abi_encode(["address", "bytes32"], [Web3.to_checksum_address(patient), salt])))
-
-
 def serial_leaf_id(serial: str) -> bytes:
     """keccak256(abi.encode(serial)): the contract's leaf is keccak256 of this value."""
     return bytes(Web3.keccak(abi_encode(["string"], [serial])))
@@ -172,10 +164,6 @@ class Dispense:
     quantity: int
     nonce: int  # the dispenser's available units before dispensing (part of the dispense id)
     timestamp: int
-
-    def as_claim_dispense(self) -> tuple[bytes, bytes, int, int, int]:
-        """The fields of ``IClaimsProcessor.DrugDispense``, in its order, for a drug claim."""
-        return (self.batch_id, self.patient_salt, self.quantity, self.nonce, self.timestamp)
 
 
 @dataclass(frozen=True)
@@ -261,7 +249,7 @@ class DrugClient(ContractClient):
         The reference on chain is :func:`patient_ref` (ClaimsProcessor's commitment) with 32 random
         bytes as salt, so the chain shows no link between the patient and the product. The caller
         keeps the returned salt and hands it to the patient; a drug claim needs it, with the nonce
-        and timestamp (:meth:`Dispense.as_claim_dispense`).
+        and timestamp (what a drug claim's ``DispenseRef`` repeats, with the batch's lot).
 
         Raises:
             ContractRevert: the contract refused the dispense.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import NewType
 
+from eth_abi.abi import encode as abi_encode
 from eth_typing import ChecksumAddress
+from web3 import Web3
 
 Address = ChecksumAddress
 Digest = NewType("Digest", bytes)
@@ -95,3 +97,12 @@ def fixed_ascii(text: str, size: int, what: str) -> bytes:
 def ascii_text(raw: bytes) -> str:
     """Reverses :func:`fixed_ascii`: the text without its zero padding."""
     return raw.rstrip(b"\0").decode("ascii", errors="replace")
+
+
+def patient_ref(patient: str, salt: bytes) -> bytes:
+    """The salted commitment a dispense names instead of the patient: keccak256(abi.encode(patient,
+    salt)); DrugProvenance stores it, ClaimsProcessor recomputes it from a drug claim's patient and
+    salt. Without the 32-byte random salt nobody can link the patient to the product."""
+    if len(salt) != 32:
+        raise ValueError(f"a patient salt is 32 bytes, not {len(salt)}")
+    return bytes(Web3.keccak(abi_encode(["address", "bytes32"], [Web3.to_checksum_address(patient), salt])))

@@ -71,6 +71,8 @@ contract EHRIndex is IEHRIndex {
     function markEnteredInError(bytes32 recordId, uint16 reason) external {
         RecordState storage r = _existing(recordId);
         if (r.custodian != msg.sender) revert EHRCustodianMismatch(r.custodian, msg.sender);
+        // A suspended or revoked custodian keeps its records but may no longer change them.
+        if (!REGISTRY.isActiveAny(msg.sender, CUSTODIANS)) revert EHRNotCustodian(msg.sender);
         if (r.status != RecordStatus.Current) revert EHRRecordNotCurrent(recordId, r.status);
         if (reason == 0) revert EHRInvalidReason();
         r.status = RecordStatus.EnteredInError;

@@ -7,13 +7,23 @@ from brownie import chain
 from eth_account import Account
 
 from medchain import crypto
-from medchain.claims import ClaimStatus, CoverageTable, PlanTerms, claim_resources
+from medchain.claims import (
+    MEDICATION_DISPENSE,
+    ClaimStatus,
+    CoverageTable,
+    DispenseRef,
+    PlanTerms,
+    claim_resources,
+    lot_code,
+    patient_ref,
+)
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.ehr import KeyVault
 from medchain.errors import ContractRevert
 from medchain.store import LocalFolderStore
 
 USD = 10**6
+GTIN = 9506000134352
 ENCOUNTER = {
     "resourceType": "Encounter",
     "status": "finished",
@@ -33,7 +43,7 @@ def setup(suite, token, regulator, insurer, hospital, patient, private_key, tmp_
         patient.address,
         GrantTerms.for_category(patient.address, insurer.address, "Encounter", Actions.READ, Purpose.HPAYMT),
     )
-    table = CoverageTable({"99213": 150 * USD, "70450": 900 * USD})
+    table = CoverageTable({"99213": 150 * USD, "70450": 900 * USD, ("J3490", GTIN): 40 * USD})
     terms = PlanTerms(table.root, 100 * USD, 2000, 1000 * USD, 5000 * USD, 500 * USD)
     plan = suite.claims.create_plan(insurer.address, terms)
     token.mint(insurer, 50_000 * USD, {"from": regulator})
@@ -45,12 +55,19 @@ def setup(suite, token, regulator, insurer, hospital, patient, private_key, tmp_
     ehr = suite.ehr(LocalFolderStore(tmp_path))
     reader = crypto.ReaderKey.from_private_key(private_key(hospital))
 
-    def encounter(note: str):
+    def encounter(note: str, previous=None):
         return ehr.anchor_resource(
-            hospital.address, {**ENCOUNTER, "id": note}, patient.address, KeyVault(), (reader,)
+            hospital.address, {**ENCOUNTER, "id": note}, patient.address, KeyVault(), (reader,), previous
         )
 
-    return {"plan": plan, "table": table, "encounter": encounter, "ehr": ehr, "reader": reader}
+    return {
+        "plan": plan,
+        "table": table,
+        "encounter": encounter,
+        "ehr": ehr,
+        "reader": reader,
+        "insurer": insurer.address,
+    }
 
 
 def test_auto_paid_and_pended_claims_through_the_sdk(suite, setup, insurer, hospital, patient, token):
@@ -103,3 +120,140 @@ def test_claim_exports_as_fhir(suite, setup, insurer, hospital, patient):
     response = resources["claimResponse"]
     assert response["outcome"] == "complete"
     assert [t["amount"]["value"] for t in response["total"]] == [40.0, 110.0]
+
+
+def test_amended_encounter_is_claimed_once_through_the_sdk(suite, setup, hospital, patient):
+    """The SDK sends an amended record with its earlier versions; every version is the same encounter."""
+    claims, table = suite.claims, setup["table"]
+    service, proof = table.service("99213")
+    first = setup["encounter"]("enc")
+    second = setup["encounter"]("enc-corrected", previous=first)
+    third = setup["encounter"]("enc-corrected-again", previous=second)
+    claim = claims.submit(
+        hospital.address, setup["plan"], patient.address, [third], service, proof, 150 * USD
+    )
+    assert claim.status == ClaimStatus.PAID
+    chain.sleep(86400)
+    for version in (first, second, third):
+        with pytest.raises(ContractRevert, match="ClaimsEvidenceAlreadyClaimed") as info:
+            claims.submit(
+                hospital.address, setup["plan"], patient.address, [version], service, proof, 150 * USD
+            )
+        assert info.value.args_ == (version.id, first.id)  # the encounter: the first version
+
+
+def test_pharmacy_claims_a_dispense_through_the_sdk(
+    suite, setup, manufacturer, pharmacy, patient, private_key, token
+):
+    drugs, claims = suite.drugs, suite.claims
+    drugs.register_product(manufacturer.address, GTIN)
+    now = chain[-1].timestamp
+    batch = drugs.commission(manufacturer.address, GTIN, "LOT-7", now - 60, now + 10**7, 20, b"\1" * 32)
+    drugs.receive(pharmacy.address, drugs.ship(manufacturer.address, batch, pharmacy.address, 5))
+    salt = b"\x33" * 32
+    nonce, _ = drugs.holding(batch, pharmacy.address)
+    dispense_id = drugs.dispense(pharmacy.address, batch, 1, patient_ref(patient.address, salt))
+    ref = DispenseRef(lot_code("LOT-7"), salt, 1, nonce, chain[-1].timestamp)
+    assert ref.dispense_id(GTIN, pharmacy.address, patient.address) == dispense_id
+    service, proof = setup["table"].service("J3490", GTIN)
+    with pytest.raises(ContractRevert, match="ClaimsNoPaymentConsent"):  # the consent covers Encounters only
+        claims.submit(pharmacy.address, setup["plan"], patient.address, [], service, proof, 40 * USD, ref)
+    suite.consent.grant(
+        patient.address,
+        GrantTerms.for_category(
+            patient.address, setup["insurer"], MEDICATION_DISPENSE, Actions.READ, Purpose.HPAYMT
+        ),
+    )
+    claim = claims.submit(pharmacy.address, setup["plan"], patient.address, [], service, proof, 40 * USD, ref)
+    assert (claim.status, claim.patient_share) == (ClaimStatus.PAID, 40 * USD)  # all deductible
+    fhir = claim_resources(claim, setup["insurer"], suite.deployment.chain_id, 40 * USD, service, [])
+    codes = [c["code"] for c in fhir["claim"]["item"][0]["productOrService"]["coding"]]
+    assert codes == ["J3490", f"{GTIN:014d}"]
+
+
+def test_appeal_reserve_and_withdrawal_through_the_sdk(suite, setup, insurer, hospital, patient, token):
+    claims, table = suite.claims, setup["table"]
+    service, proof = table.service("70450")
+    pended = claims.submit(
+        hospital.address,
+        setup["plan"],
+        patient.address,
+        [setup["encounter"]("ct")],
+        service,
+        proof,
+        900 * USD,
+    )
+    plan = claims.plan(setup["plan"])
+    assert (plan.pool, plan.reserved, plan.surplus) == (10_000 * USD, 640 * USD, 9_360 * USD)
+    claims.deny(insurer.address, pended, 4)
+    appealed = claims.appeal(hospital.address, pended)
+    assert (appealed.status, appealed.amount, appealed.deductible_part) == (
+        ClaimStatus.APPEALED,
+        640 * USD,
+        100 * USD,
+    )
+    with pytest.raises(ContractRevert, match="ClaimsWithdrawalAboveSurplus"):
+        claims.withdraw(insurer.address, setup["plan"], 9_361 * USD)
+    before = token.balanceOf(insurer)
+    assert claims.withdraw(insurer.address, setup["plan"], 9_360 * USD) == 640 * USD
+    assert token.balanceOf(insurer) - before == 9_360 * USD
+    assert appealed.max_payable == appealed.amount  # what the insurer may approve now
+    assert claims.approve(insurer.address, appealed, appealed.max_payable) == ClaimStatus.PAID
+    report = claims.report(setup["plan"])
+    assert (report["pool"], report["reserved"]) == (0, 0)
+    usage = claims.year_usage(setup["plan"], patient.address, 0)
+    enrolment = claims.enrolment(setup["plan"], patient.address)
+    assert usage == (enrolment.deductible_met, enrolment.paid_in_year) == (100 * USD, 640 * USD)
+
+
+def test_renewal_through_the_sdk(suite, setup, insurer, hospital, patient, private_key):
+    claims, table = suite.claims, setup["table"]
+    patient_key = Account.from_key(private_key(patient))
+    plan = claims.create_plan(
+        insurer.address, PlanTerms(table.root, 100 * USD, 2000, 1000 * USD, 5000 * USD, 0)
+    )
+    claims.fund(insurer.address, plan, 1_000 * USD)
+    now = chain[-1].timestamp
+    deadline, sig = claims.sign_enrolment(patient_key, plan, now - 60, now + 86400)
+    claims.enrol(insurer.address, plan, patient.address, now - 60, now + 86400, deadline, sig)
+    chain.sleep(2 * 86400)
+    chain.mine()
+    start = chain[-1].timestamp
+    deadline, sig = claims.sign_enrolment(patient_key, plan, start, start + 30 * 86400)
+    claims.enrol(insurer.address, plan, patient.address, start, start + 30 * 86400, deadline, sig)
+    enrolment = claims.enrolment(plan, patient.address)
+    assert (enrolment.start, enrolment.year_origin) == (start, now - 60)
+
+
+def test_appealed_claims_maximum_follows_its_re_adjudication(suite, setup, insurer, hospital, patient):
+    """What the CLI approves by default (max_payable) is the appealed claim's new maximum."""
+    claims, table = suite.claims, setup["table"]
+    service, proof = table.service("70450")
+    pended = claims.submit(
+        hospital.address,
+        setup["plan"],
+        patient.address,
+        [setup["encounter"]("ct")],
+        service,
+        proof,
+        900 * USD,
+    )
+    claims.deny(insurer.address, pended, 4)
+    visit, visit_proof = table.service("99213")
+    claims.submit(
+        hospital.address,
+        setup["plan"],
+        patient.address,
+        [setup["encounter"]("visit")],
+        visit,
+        visit_proof,
+        150 * USD,
+    )  # meets the deductible
+    appealed = claims.appeal(hospital.address, pended)
+    assert (pended.max_payable, appealed.max_payable, appealed.patient_share) == (
+        640 * USD,
+        720 * USD,
+        180 * USD,
+    )
+    assert claims.approve(insurer.address, appealed, appealed.max_payable) == ClaimStatus.PAID
+    assert claims.claim(pended.id).amount == 720 * USD

@@ -327,7 +327,13 @@ def test_dispense_patient_ref_matches_the_claims_processor_commitment(
     # ClaimsProcessor: patientRef = keccak256(abi.encode(patient, salt)), then the dispense id from
     # the DrugDispense fields and the claiming provider (the dispenser).
     assert dispensed.patient_ref == claims_sdk.patient_ref(patient.address, dispensed.patient_salt)
-    batch_id, salt, quantity, nonce, timestamp = dispensed.as_claim_dispense()
+    batch_id, salt, quantity, nonce, timestamp = (
+        dispensed.batch_id,
+        dispensed.patient_salt,
+        dispensed.quantity,
+        dispensed.nonce,
+        dispensed.timestamp,
+    )
     ref = claims_sdk.patient_ref(patient.address, salt)
     types = ["bytes32", "address", "bytes32", "uint64", "uint64", "uint256"]
     expected = Web3.keccak(abi_encode(types, [batch_id, pharmacy.address, ref, quantity, nonce, timestamp]))

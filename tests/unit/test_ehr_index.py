@@ -217,6 +217,23 @@ def test_mark_entered_in_error_rejects_bad_calls(ehr, anchored, hospital, hospit
         ehr.markEnteredInError(b"\3" * 32, 1, {"from": hospital})
 
 
+@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+def test_suspended_or_revoked_custodian_cannot_mark_entered_in_error(
+    ehr, registry, anchored, hospital, regulator, accounts, action
+):
+    pid = registry.proposeChange(hospital, action, 0, {"from": regulator}).events["ProposalOpened"][
+        "proposalId"
+    ]
+    for voter in accounts[2:8]:
+        if registry.proposal(pid)["status"] == 1:
+            registry.vote(pid, True, {"from": voter})
+    assert registry.proposal(pid)["status"] == 2  # executed
+    with reverts("EHRNotCustodian", hospital):
+        ehr.markEnteredInError(anchored.record_id, 2, {"from": hospital})
+    assert ehr.record(anchored.record_id)["status"] == 1  # still current
+    assert ehr.isValidRecord(anchored.as_tuple())
+
+
 # ─── Access (audit) ────────────────────────────────────────────────────────────────────────
 
 
