@@ -86,6 +86,9 @@ interface IEHRIndex {
     error EHRInvalidProof(bytes32 recordId, uint256 batchId);
     /// @notice Thrown when a record entered in error is read.
     error EHRRecordEnteredInError(bytes32 recordId);
+    /// @notice Thrown when an access names a purpose that is not a known PurposeOfUse index (0-3),
+    /// whoever the caller is: an unknown purpose in the audit trail would break its readers.
+    error EHRUnknownPurpose(uint8 purpose);
 
     // ─── Events ─────────────────────────────────────────────────────────────────────────────
 
@@ -148,8 +151,20 @@ interface IEHRIndex {
     /// custodian institution (a suspended or revoked one cannot). Emits {RecordEnteredInError}.
     function markEnteredInError(bytes32 recordId, uint16 reason) external;
 
+    /// @notice Marks a batched record entered-in-error (a batch has no per-record state until then).
+    /// Caller: the record's custodian (the batch's), while an active custodian institution; `proof`
+    /// places the header in the batch. Afterwards {accessBatchedRecord} refuses it and it is no
+    /// valid evidence. Emits {RecordEnteredInError}.
+    function markBatchedEnteredInError(
+        RecordHeader calldata header,
+        uint256 batchId,
+        bytes32[] calldata proof,
+        uint16 reason
+    ) external;
+
     /// @notice Reads a record with consent: emits the audit event or reverts {EHRAccessDenied}.
-    /// The patient and the custodian always pass (and are audited too).
+    /// The patient and the custodian always pass (and are audited too). Any caller naming a purpose
+    /// above 3 (not a PurposeOfUse index) gets {EHRUnknownPurpose}.
     function accessRecord(RecordHeader calldata header, uint8 purpose) external returns (bytes32 recordId);
 
     /// @notice Anchors the Merkle root of `count` records (leaves: keccak256(bytes.concat(recordId)))
@@ -158,7 +173,8 @@ interface IEHRIndex {
 
     /// @notice Reads a batched record with consent, proving its membership with `proof`.
     /// The batch custodian must hold the patient's APPEND consent for the category (checked at
-    /// access, since a batch anchor cannot check each record). Emits {RecordAccessed}.
+    /// access, since a batch anchor cannot check each record). A record marked entered-in-error
+    /// reverts {EHRRecordEnteredInError}. Emits {RecordAccessed}.
     function accessBatchedRecord(RecordHeader calldata header, uint256 batchId, bytes32[] calldata proof, uint8 purpose)
         external
         returns (bytes32 recordId);

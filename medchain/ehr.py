@@ -328,7 +328,15 @@ class EHRClient(ContractClient):
         return batch_id, records
 
     def mark_entered_in_error(self, custodian: Sender, record_id: bytes, reason: int) -> None:
+        """Retracts a single-anchored record (reason 1 wrong patient, 2 wrong content, 3 duplicate)."""
         self.chain.transact(self.contract.functions.markEnteredInError(record_id, reason), custodian)
+
+    def mark_batched_entered_in_error(self, custodian: Sender, record: AnchoredRecord, reason: int) -> None:
+        """Retracts a batched record, proving its place in the batch."""
+        fn = self.contract.functions.markBatchedEnteredInError(
+            record.header.as_tuple(), record.batch_id, list(record.proof), reason
+        )
+        self.chain.transact(fn, custodian)
 
     # ─── Access and reading ─────────────────────────────────────────────────────────────────
 

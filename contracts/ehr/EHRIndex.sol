@@ -15,6 +15,7 @@ contract EHRIndex is IEHRIndex {
     uint8 private constant ACTION_READ = 1;
     uint8 private constant ACTION_APPEND = 2;
     uint8 private constant PURPOSE_TREAT = 0;
+    uint8 private constant PURPOSE_ETREAT = 3; // the highest PurposeOfUse index (see IConsentManager)
 
     uint256 private constant CUSTODIANS = (1 << uint8(IInstitutionRegistry.Kind.Hospital))
         | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic))
@@ -103,14 +104,31 @@ contract EHRIndex is IEHRIndex {
         external
         returns (bytes32 recordId)
     {
-        Batch storage b = _batch(batchId);
-        recordId = _idOf(header);
-        if (header.custodian != b.custodian || !MerkleProof.verifyCalldata(proof, b.root, _leaf(recordId))) {
-            revert EHRInvalidProof(recordId, batchId);
-        }
+        recordId = _provenInBatch(header, batchId, proof);
+        if (_records[recordId].status == RecordStatus.EnteredInError) revert EHRRecordEnteredInError(recordId);
         // A batch anchor cannot check each record's treatment relationship; it is checked here.
         _checkTreatment(header);
         _audit(recordId, header, purpose);
+    }
+
+    /// @inheritdoc IEHRIndex
+    function markBatchedEnteredInError(
+        RecordHeader calldata header,
+        uint256 batchId,
+        bytes32[] calldata proof,
+        uint16 reason
+    ) external {
+        if (header.custodian != msg.sender) revert EHRCustodianMismatch(header.custodian, msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, CUSTODIANS)) revert EHRNotCustodian(msg.sender);
+        bytes32 recordId = _provenInBatch(header, batchId, proof);
+        RecordState storage r = _records[recordId];
+        // A batched record has no state until it is retracted: any state means it already was.
+        if (r.status != RecordStatus.None) revert EHRRecordNotCurrent(recordId, r.status);
+        if (reason == 0) revert EHRInvalidReason();
+        r.custodian = msg.sender;
+        r.anchoredAt = _batches[batchId - 1].anchoredAt;
+        r.status = RecordStatus.EnteredInError;
+        emit RecordEnteredInError(recordId, msg.sender, reason);
     }
 
     // ─── Internal logic ─────────────────────────────────────────────────────────────────────
@@ -137,6 +155,9 @@ contract EHRIndex is IEHRIndex {
     }
 
     function _audit(bytes32 recordId, RecordHeader calldata h, uint8 purpose) private {
+        // Checked for every caller: the patient's and custodian's own reads skip the consent check,
+        // which is where an unknown purpose would otherwise be refused.
+        if (purpose > PURPOSE_ETREAT) revert EHRUnknownPurpose(purpose);
         bytes32 authorization;
         bool breakGlass;
         if (msg.sender != h.patient && msg.sender != h.custodian) {
@@ -157,6 +178,18 @@ contract EHRIndex is IEHRIndex {
     function _existing(bytes32 recordId) private view returns (RecordState storage r) {
         r = _records[recordId];
         if (r.status == RecordStatus.None) revert EHRUnknownRecord(recordId);
+    }
+
+    function _provenInBatch(RecordHeader calldata header, uint256 batchId, bytes32[] calldata proof)
+        private
+        view
+        returns (bytes32 recordId)
+    {
+        Batch storage b = _batch(batchId);
+        recordId = _idOf(header);
+        if (header.custodian != b.custodian || !MerkleProof.verifyCalldata(proof, b.root, _leaf(recordId))) {
+            revert EHRInvalidProof(recordId, batchId);
+        }
     }
 
     function _batch(uint256 batchId) private view returns (Batch storage) {

@@ -470,7 +470,8 @@ class GatewayService:
             if reader == self.custodian:
                 basis = "custodian"
             else:
-                if not record.batch_id and self.ehr.status(record.id) == RecordStatus.ENTERED_IN_ERROR:
+                # Batched records have a state only once retracted, so one check covers both kinds.
+                if self.ehr.status(record.id) == RecordStatus.ENTERED_IN_ERROR:
                     raise GatewayGone(f"record 0x{record.id.hex()} was marked entered-in-error")
                 basis = "patient" if reader == patient else self._permitted(record, reader)
             data_key = crypto.unwrap_key(self.vault.get(record.id, self.custodian), self._key)

@@ -18,10 +18,10 @@ from eth_keys.datatypes import Signature
 from medchain import crypto
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.ehr import IntegrityError, KeyVault
-from medchain.errors import MedChainError, TransactionFailed
+from medchain.errors import ContractRevert, MedChainError, TransactionFailed
 from medchain.gateway import GatewayClient
 from medchain.gateway.protocol import Challenge, sign
-from medchain.gateway.service import GatewayForbidden, GatewayNotFound
+from medchain.gateway.service import GatewayError, GatewayForbidden, GatewayNotFound
 from medchain.store import LocalFolderStore, cid_text
 from medchain.types import Action, ProposalStatus
 
@@ -229,6 +229,38 @@ def test_access_to_one_batched_record_does_not_open_its_neighbour(
     _service, hospital_gateway = world["gateway"]()
     with pytest.raises(GatewayNotFound):
         hospital_gateway.fetch(world["ehr"], mine.id, local(patient))
+
+
+def test_retracted_batched_record_is_gone_at_the_gateway(
+    suite, world, patient, laboratory, hospital2, private_key, run_gateway, local
+):
+    """A laboratory retracts one result of a batch: readers get 410, its neighbours still read."""
+    suite.consent.grant(
+        patient.address,
+        GrantTerms.for_category(
+            patient.address, laboratory.address, "Observation", Actions.APPEND, Purpose.TREAT
+        ),
+    )
+    grant_read(suite, patient, hospital2)
+    vault = KeyVault()
+    _batch_id, (wrong, right) = world["ehr"].anchor_batch(
+        laboratory.address,
+        [(patient.address, OBSERVATION), (patient.address, {**OBSERVATION, "id": "right"})],
+        vault,
+        crypto.ReaderKey.from_private_key(private_key(laboratory)),
+    )
+    _service, lab = run_gateway(laboratory, world["store"], vault)
+    world["ehr"].access(hospital2.address, wrong, Purpose.TREAT)
+    world["ehr"].mark_batched_entered_in_error(laboratory.address, wrong, 2)
+    with pytest.raises(GatewayError, match="entered-in-error") as info:
+        lab.fetch(world["ehr"], wrong.id, local(hospital2))
+    assert info.value.status == 410
+    with pytest.raises(GatewayError, match="entered-in-error"):
+        lab.fetch(world["ehr"], wrong.id, local(patient))
+    with pytest.raises(ContractRevert, match="EHRRecordEnteredInError"):
+        world["ehr"].access(hospital2.address, wrong, Purpose.TREAT)
+    world["ehr"].access(hospital2.address, right, Purpose.TREAT)
+    assert lab.read(world["ehr"], right.id, local(hospital2))["id"] == "right"
 
 
 # ─── Look-alike events and signature tricks ───────────────────────────────────────────────

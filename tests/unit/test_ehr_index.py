@@ -387,3 +387,111 @@ def test_batched_record_refused_to_reader_without_consent(ehr, lab_batch, outsid
     h = headers[0]
     with reverts("EHRAccessDenied", h.record_id, outsider, TREAT):
         ehr.accessBatchedRecord(h.as_tuple(), batch_id, tree.proof(h.record_id), TREAT, {"from": outsider})
+
+
+# ─── Purposes and batched retraction (found by the off-chain attack review) ─────────────────
+
+
+@pytest.mark.parametrize("who", ["patient", "hospital", "hospital2"])
+def test_unknown_purpose_is_refused_for_every_caller(
+    ehr, consent, anchored, patient, hospital, hospital2, who
+):
+    """The patient's and custodian's own reads skip the consent check; an unknown purpose must not
+    reach the audit trail through them (it would break every reader of the trail)."""
+    grant(consent, patient, hospital2)
+    caller = {"patient": patient, "hospital": hospital, "hospital2": hospital2}[who]
+    with reverts("EHRUnknownPurpose", 200):
+        ehr.accessRecord(anchored.as_tuple(), 200, {"from": caller})
+    with reverts("EHRUnknownPurpose", 4):
+        ehr.accessRecord(anchored.as_tuple(), 4, {"from": caller})
+
+
+def test_unknown_purpose_is_refused_for_batched_reads(ehr, lab_batch, patient):
+    batch_id, headers, tree = lab_batch
+    h = headers[0]
+    with reverts("EHRUnknownPurpose", 9):
+        ehr.accessBatchedRecord(h.as_tuple(), batch_id, tree.proof(h.record_id), 9, {"from": patient})
+
+
+def test_batched_record_can_be_marked_entered_in_error(
+    ehr, consent, lab_batch, patient, hospital2, laboratory
+):
+    batch_id, headers, tree = lab_batch
+    h = headers[0]
+    tx = ehr.markBatchedEnteredInError(
+        h.as_tuple(), batch_id, tree.proof(h.record_id), 2, {"from": laboratory}
+    )
+    event = tx.events["RecordEnteredInError"]
+    assert (event["recordId"], event["custodian"], event["reason"]) == (
+        "0x" + h.record_id.hex(),
+        laboratory,
+        2,
+    )
+    assert ehr.record(h.record_id)["status"] == 3
+    assert not ehr.isValidRecord(h.as_tuple())
+    grant(consent, patient, hospital2)
+    with reverts("EHRRecordEnteredInError", h.record_id):
+        ehr.accessBatchedRecord(h.as_tuple(), batch_id, tree.proof(h.record_id), TREAT, {"from": hospital2})
+    # The other records of the batch are untouched.
+    other = headers[1]
+    ehr.accessBatchedRecord(
+        other.as_tuple(), batch_id, tree.proof(other.record_id), TREAT, {"from": laboratory}
+    )
+
+
+def test_batched_retraction_reverts(ehr, lab_batch, laboratory, hospital, outsider, patient):
+    batch_id, headers, tree = lab_batch
+    h = headers[0]
+    proof = tree.proof(h.record_id)
+    for caller in (hospital, outsider, patient):
+        with reverts("EHRCustodianMismatch", laboratory, caller):
+            ehr.markBatchedEnteredInError(h.as_tuple(), batch_id, proof, 2, {"from": caller})
+    with reverts("EHRInvalidProof"):
+        ehr.markBatchedEnteredInError(
+            h.as_tuple(), batch_id, tree.proof(headers[1].record_id), 2, {"from": laboratory}
+        )
+    forged = header(patient, laboratory, fp=b"never in the batch")
+    with reverts("EHRInvalidProof", forged.record_id, batch_id):
+        ehr.markBatchedEnteredInError(forged.as_tuple(), batch_id, proof, 2, {"from": laboratory})
+    with reverts("EHRInvalidReason"):
+        ehr.markBatchedEnteredInError(h.as_tuple(), batch_id, proof, 0, {"from": laboratory})
+    with reverts("EHRUnknownBatch", 99):
+        ehr.markBatchedEnteredInError(h.as_tuple(), 99, proof, 2, {"from": laboratory})
+    ehr.markBatchedEnteredInError(h.as_tuple(), batch_id, proof, 2, {"from": laboratory})
+    with reverts("EHRRecordNotCurrent", h.record_id, 3):
+        ehr.markBatchedEnteredInError(h.as_tuple(), batch_id, proof, 3, {"from": laboratory})
+
+
+def test_suspended_laboratory_cannot_retract_batched_records(
+    ehr, registry, lab_batch, laboratory, regulator, accounts
+):
+    batch_id, headers, tree = lab_batch
+    pid = registry.proposeChange(laboratory, Action.SUSPEND, 0, {"from": regulator}).events["ProposalOpened"][
+        "proposalId"
+    ]
+    for voter in accounts[1:8]:
+        if voter != laboratory and registry.proposal(pid)["status"] == 1:
+            registry.vote(pid, True, {"from": voter})
+    assert registry.proposal(pid)["status"] == 2
+    h = headers[0]
+    with reverts("EHRNotCustodian", laboratory):
+        ehr.markBatchedEnteredInError(
+            h.as_tuple(), batch_id, tree.proof(h.record_id), 2, {"from": laboratory}
+        )
+
+
+def test_batched_retraction_cannot_forge_a_single_record_state(
+    ehr, anchored, hospital, laboratory, lab_batch
+):
+    """A custodian cannot use the batch path on a record anchored singly (it is in no batch)."""
+    batch_id, _headers, tree = lab_batch
+    with reverts("EHRCustodianMismatch", hospital, laboratory):
+        ehr.markBatchedEnteredInError(
+            anchored.as_tuple(), batch_id, tree.proof(tree_first(tree)), 2, {"from": laboratory}
+        )
+    with reverts("EHRInvalidProof"):
+        ehr.markBatchedEnteredInError(anchored.as_tuple(), batch_id, [], 2, {"from": hospital})
+
+
+def tree_first(tree):
+    return next(iter(tree.index))
