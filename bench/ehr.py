@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from web3 import Web3
 
 from bench.common import deploy_with
 from medchain import crypto
@@ -74,13 +75,15 @@ def imaging_attachment(size: int = 1_000_000) -> dict[str, Any]:
 def offchain_rate(
     resource: dict[str, Any], store: LocalFolderStore, seconds: float = 3.0
 ) -> tuple[float, int]:
-    """Records per second through validate + canonicalise + hash + encrypt + store."""
+    """Records per second through validate + canonicalise + salted commitment + pad + encrypt + store
+    (what ``EHRClient.prepare`` and the store do before an anchor; the record id stands in as AAD)."""
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds or done < 3:
         validate_fhir(resource)
         canonical = crypto.canonical_json(resource)
-        digest = crypto.fingerprint(canonical)
-        store.put(crypto.encrypt(crypto.new_data_key(), canonical, digest))
+        salt = crypto.new_salt()
+        digest = crypto.commitment(salt, canonical)
+        store.put(crypto.encrypt(crypto.new_data_key(), crypto.seal_plaintext(salt, canonical), digest))
         done += 1
     return done / (time.perf_counter() - start), len(canonical)
 
@@ -122,6 +125,7 @@ def main() -> None:
             tree = MerkleTree([os.urandom(32) for _ in range(n)])
             gas = chain.transact(fn.anchorBatch(tree.root, n, index_cid), lab)["gasUsed"]
             gas_rows.append((f"anchorBatch of {n:,}: per record", f"{gas / n:,.1f}", f"{note} (tx {gas:,})"))
+        gas_rows.extend(_access_and_retraction_gas(chain, suite, acct, hospital, lab))
 
     table = Table(title="EHRIndex gas (Anvil, median of 10 single anchors)")
     for col in ("operation", "gas", "note"):
@@ -138,12 +142,64 @@ def main() -> None:
     ):
         rate, size = offchain_rate(resource, store)
         rows.append((label, f"{size:,}", f"{rate:,.1f}", f"{rate * size / 1e6:,.1f}"))
-    t2 = Table(title="Off-chain path on one core: validate + canonicalise + SHA-256 + AES-GCM + store")
+    t2 = Table(
+        title="Off-chain path on one core: validate + canonicalise + salted SHA-256 + pad + AES-GCM + store"
+    )
     for col in ("resource", "bytes", "records/s", "MB/s"):
         t2.add_column(col, justify="right" if col != "resource" else "left")
     for row in rows:
         t2.add_row(*row)
     Console().print(t2)
+
+
+def _access_and_retraction_gas(chain, suite, acct, hospital, lab) -> list[tuple[str, str, str]]:
+    """accessRecord (grantee, patient), accessBatchedRecord, markEnteredInError (single, batched)."""
+    fn = suite.ehr_contract.functions
+    patient, reader = acct[15], acct[16]
+    for grantee, actions in ((hospital, Actions.READ | Actions.APPEND), (lab, Actions.READ | Actions.APPEND)):
+        suite.consent.grant(patient, GrantTerms.for_all(patient, grantee, actions, Purpose.TREAT))
+    suite.consent.grant(patient, GrantTerms.for_all(patient, reader, Actions.READ, Purpose.TREAT))
+    obs = b"Observation".ljust(32, b"\0")
+    headers = [
+        (patient, hospital, hashlib.sha256(f"a{i}".encode()).digest(), obs, b"\0" * 32) for i in range(6)
+    ]
+    for i, h in enumerate(headers):
+        chain.transact(fn.anchor(h, cid_bytes(crypto_cid(f"a{i}".encode()))), hospital)
+    by_reader = [chain.transact(fn.accessRecord(h, 0), reader)["gasUsed"] for h in headers[:3]]
+    by_patient = [chain.transact(fn.accessRecord(h, 0), patient)["gasUsed"] for h in headers[:3]]
+    retract = [chain.transact(fn.markEnteredInError(_rid(h), 2), hospital)["gasUsed"] for h in headers[3:]]
+    batched = [(patient, lab, hashlib.sha256(f"b{i}".encode()).digest(), obs, b"\0" * 32) for i in range(8)]
+    tree = MerkleTree([_rid(h) for h in batched])
+    receipt = chain.transact(fn.anchorBatch(tree.root, len(batched), cid_bytes(crypto_cid(b"bi"))), lab)
+    batch_id = suite.ehr_contract.events.BatchAnchored().process_receipt(receipt)[0]["args"]["batchId"]
+    proof = [tree.proof(_rid(h)) for h in batched]
+    batched_access = [
+        chain.transact(fn.accessBatchedRecord(h, batch_id, p, 0), reader)["gasUsed"]
+        for h, p in zip(batched[:3], proof[:3], strict=True)
+    ]
+    rows = [
+        ("accessRecord by a consented reader", f"{int(statistics.median(by_reader)):,}", "median of 3"),
+        ("accessRecord by the patient", f"{int(statistics.median(by_patient)):,}", "median of 3"),
+        (
+            "accessBatchedRecord (8-record batch)",
+            f"{int(statistics.median(batched_access)):,}",
+            "median of 3",
+        ),
+        ("markEnteredInError", f"{int(statistics.median(retract)):,}", "median of 3"),
+    ]
+    if hasattr(fn, "markBatchedEnteredInError"):
+        marks = [
+            chain.transact(fn.markBatchedEnteredInError(h, batch_id, p, 2), lab)["gasUsed"]
+            for h, p in zip(batched[3:6], proof[3:6], strict=True)
+        ]
+        rows.append(("markBatchedEnteredInError", f"{int(statistics.median(marks)):,}", "median of 3"))
+    return rows
+
+
+def _rid(header) -> bytes:
+    from eth_abi.abi import encode
+
+    return bytes(Web3.keccak(encode(["(address,address,bytes32,bytes32,bytes32)"], [header])))
 
 
 def crypto_cid(data: bytes) -> str:
