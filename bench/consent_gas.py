@@ -77,7 +77,9 @@ def main() -> None:
             chain.transact(fn.addGuardian(signing_guardian.address), patient)
             t = GrantTerms.for_category(patient, hospital, "Observation", Actions.READ, Purpose.TREAT)
             s = c.sign_grant(signing_guardian, t)
-            r = chain.transact(fn.grantBySig(t.as_tuple(), s.signer, s.nonce, s.deadline, s.signature), hospital)
+            r = chain.transact(
+                fn.grantBySig(t.as_tuple(), s.signer, s.nonce, s.deadline, s.signature), hospital
+            )
             guardian_signed.append(r["gasUsed"])
 
             digest = hashlib.sha256(f"emergency {i}".encode()).digest()
