@@ -3,11 +3,13 @@
     make bench        (or: .venv/bin/python -m bench.registry_gas)
 
 Runs through the SDK (web3.py), so the figures are what any client pays; it prints a table.
+Set ``MEDCHAIN_CHAIN_PORT`` to pick the chain's port.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 
 from rich.console import Console
 from rich.table import Table
@@ -24,7 +26,8 @@ def digest(text: str) -> bytes:
 
 def main() -> None:
     rows: list[tuple[str, int, str]] = []
-    with LocalChain("anvil") as w3:
+    port = int(os.environ.get("MEDCHAIN_CHAIN_PORT", "0")) or None
+    with LocalChain("anvil", port=port) as w3:
         chain = Chain(w3, Artifacts())
         acct = list(w3.eth.accounts)
         founder, members = acct[0], acct[1:6]

@@ -6,6 +6,21 @@ pragma solidity 0.8.28;
 /// do what (actions) with which data (scope), for what purpose, and when (validity window).
 /// Grants can be given directly, by a guardian, or by an EIP-712 signature that anyone submits.
 /// Hospitals can open time-boxed break-glass sessions that stay flagged until reviewed.
+///
+/// Guardians: a guardian's grants last as long as its guardianship. When the patient removes the
+/// guardian, every grant that guardian gave (directly or by signature) stops permitting access at
+/// once ({grantOf} reports it `Lapsed`; the patient or a remaining guardian can still revoke it),
+/// and appointing the same guardian again does not revive them: each appointment is a new term.
+/// A guardian cannot grant to itself or to another guardian of the same patient; only the patient
+/// can give a guardian access. The patient's own grants do not depend on any guardian.
+///
+/// Break-glass disputes: disputing a session ends it at once, together with the institution's
+/// current session for the same patient (so a session opened before the review landed does not
+/// outlive it). After a dispute the institution may not open another session for that patient
+/// for `DISPUTE_WINDOW` (30 days). An institution with `DISPUTE_LIMIT` (3) sessions disputed within
+/// the last `DISPUTE_WINDOW` may not open any session, and its open sessions stop permitting
+/// access, until the oldest of those disputes is `DISPUTE_WINDOW` old. The patient (or a guardian)
+/// can still give such an institution an ETREAT consent; other institutions are unaffected.
 /// @dev Nothing here is health data: grants name addresses, a record id or a category code digest,
 /// bitmaps and times. Every other contract asks {checkAccess}.
 interface IConsentManager {
@@ -19,13 +34,15 @@ interface IConsentManager {
         All
     }
 
-    /// @notice Status of a grant as stored. Expiry is by time and is reported by {grantStatus}.
+    /// @notice Status of a grant as {grantOf} reports it. Expiry is by time; `Lapsed`: a guardian
+    /// gave it and that guardianship has ended.
     enum GrantStatus {
         None,
         Active,
         Revoked,
         Expired,
-        Pending
+        Pending,
+        Lapsed
     }
 
     /// @notice Review state of a break-glass session.
@@ -58,13 +75,17 @@ interface IConsentManager {
 
     /// @notice What the contract stores per grant: one storage slot. Grantee and scope are part of
     /// the grant id (and of the {ConsentGranted} event), so they need no storage of their own.
-    /// A revoked grant keeps its slot with `actions` cleared.
+    /// A revoked grant keeps its slot with `actions` cleared. The window is stored in 32 bits (until
+    /// the year 2106): a `notAfter` beyond that, `NO_END` included, is stored as type(uint32).max.
+    /// @param byGuardian True when a guardian gave it: it lasts only as long as that guardianship
+    /// ({guardianOfGrant}).
     struct GrantRecord {
         address patient;
-        uint40 notBefore;
-        uint40 notAfter;
+        uint32 notBefore;
+        uint32 notAfter;
         uint8 actions;
         uint8 purposes;
+        bool byGuardian;
     }
 
     /// @notice A break-glass (emergency) access session.
@@ -121,6 +142,23 @@ interface IConsentManager {
     error ConsentNotReviewer(address caller, uint256 sessionId);
     /// @notice Thrown when the break-glass duration given at deployment is 0 or above 72 hours.
     error ConsentInvalidBreakGlassDuration(uint40 duration);
+    /// @notice Thrown when a guardian grants access to itself or to another guardian of the patient.
+    /// @param patient Whose data.
+    /// @param guardian The guardian acting (directly or by signature).
+    /// @param grantee The guardian it named as grantee.
+    error ConsentGrantToGuardian(address patient, address guardian, address grantee);
+    /// @notice Thrown when an institution with `DISPUTE_LIMIT` sessions disputed within the last
+    /// `DISPUTE_WINDOW` opens a break-glass session.
+    /// @param institution The institution.
+    /// @param disputes Disputes counted within the window (the limit).
+    /// @param until First second at which it may open a session again.
+    error ConsentBreakGlassLimitReached(address institution, uint8 disputes, uint40 until);
+    /// @notice Thrown when an institution opens a break-glass session for a patient within
+    /// `DISPUTE_WINDOW` of a dispute of one of its sessions for that patient.
+    /// @param institution The institution.
+    /// @param patient The patient.
+    /// @param until First second at which it may open a session for that patient again.
+    error ConsentBreakGlassDisputedForPatient(address institution, address patient, uint40 until);
 
     // ─── Events ─────────────────────────────────────────────────────────────────────────────
 
@@ -167,11 +205,20 @@ interface IConsentManager {
     /// @param review Accepted or Disputed.
     /// @param disputedTotal The institution's disputed sessions after this review.
     event BreakGlassReviewed(uint256 indexed sessionId, address indexed reviewer, Review review, uint256 disputedTotal);
+    /// @notice Emitted when a dispute ends a session before its time (the disputed session itself,
+    /// or the institution's current session for the same patient).
+    /// @param sessionId The session that ended.
+    /// @param disputedSessionId The disputed session that ended it (equal to `sessionId` for itself).
+    /// @param expiresAt Its new last second: the second before the dispute.
+    event BreakGlassEnded(uint256 indexed sessionId, uint256 indexed disputedSessionId, uint40 expiresAt);
 
     // ─── Grants ─────────────────────────────────────────────────────────────────────────────
 
     /// @notice Grants (or replaces) consent. Caller: the patient or one of its guardians.
-    /// Requirements: valid grantee, scope, actions, purposes and window. Emits {ConsentGranted}.
+    /// A guardian's grant is tied to its guardianship (see the contract notes).
+    /// Requirements: valid grantee, scope, actions, purposes and window (`notBefore` before 2106);
+    /// a guardian may not name itself or another of the patient's guardians as grantee.
+    /// Emits {ConsentGranted}.
     /// @return grantId The grant's id.
     function grant(GrantTerms calldata terms) external returns (bytes32 grantId);
 
@@ -184,7 +231,7 @@ interface IConsentManager {
         external
         returns (bytes32 grantId);
 
-    /// @notice Revokes a grant. Caller: the patient or a guardian. Emits {ConsentRevoked}.
+    /// @notice Revokes a grant. Caller: the patient or a current guardian. Emits {ConsentRevoked}.
     function revoke(bytes32 grantId) external;
 
     /// @notice Revokes a grant by EIP-712 signature of the patient or a guardian.
@@ -196,18 +243,24 @@ interface IConsentManager {
     /// @notice The caller (a patient) appoints `guardian`. Emits {GuardianAdded}.
     function addGuardian(address guardian) external;
 
-    /// @notice The caller (a patient) removes `guardian`. Emits {GuardianRemoved}.
+    /// @notice The caller (a patient) removes `guardian`; the grants it gave stop permitting access
+    /// and stay ended even if it is appointed again. Emits {GuardianRemoved}.
     function removeGuardian(address guardian) external;
 
     // ─── Break-glass ────────────────────────────────────────────────────────────────────────
 
     /// @notice Opens an emergency read session for `patient`. Caller: an active hospital, specialist
-    /// hospital or community clinic. Emits {BreakGlassOpened}.
+    /// hospital or community clinic, neither at its dispute limit ({ConsentBreakGlassLimitReached})
+    /// nor within `DISPUTE_WINDOW` of a dispute about this patient
+    /// ({ConsentBreakGlassDisputedForPatient}). It replaces the caller's earlier session for the
+    /// same patient, if any. Emits {BreakGlassOpened}.
     /// @return sessionId The new session.
     function openBreakGlass(address patient, bytes32 justificationDigest) external returns (uint256 sessionId);
 
-    /// @notice Reviews a session: accepted, or disputed (counted against the institution).
-    /// Caller: the patient, a guardian, or an active regulator. Emits {BreakGlassReviewed}.
+    /// @notice Reviews a session: accepted, or disputed. A dispute ends the session and the
+    /// institution's current session for the same patient at once, and counts against the
+    /// institution (see the contract notes). Caller: the patient, a guardian, or an active
+    /// regulator. Emits {BreakGlassReviewed}, and {BreakGlassEnded} for each session it ends.
     function reviewBreakGlass(uint256 sessionId, bool accept) external;
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────
@@ -216,7 +269,9 @@ interface IConsentManager {
     /// index, 0..3) on `patient`'s data in record `recordId` of category `category`.
     /// A record grant matches only that record, a category grant only that category, an All grant
     /// everything. Revoked, expired and not-yet-valid grants never match, nor do grants to a
-    /// registry member that is not active. An open break-glass session permits READ for ETREAT.
+    /// registry member that is not active, nor a guardian's grant once that guardianship ended.
+    /// An open break-glass session (the accessor's latest for this patient, not ended by a
+    /// dispute, its institution not at its dispute limit) permits READ for ETREAT.
     /// @return allowed Whether access is permitted.
     /// @return grantId The grant that permits it, or bytes32(sessionId) for break-glass, or 0.
     /// @return breakGlass True when an emergency session is what permits it.
@@ -229,8 +284,12 @@ interface IConsentManager {
         uint8 purpose
     ) external view returns (bool allowed, bytes32 grantId, bool breakGlass);
 
-    /// @notice The stored record and current status (time-aware) of a grant.
+    /// @notice The stored record and current status (time- and guardianship-aware) of a grant.
     function grantOf(bytes32 grantId) external view returns (GrantRecord memory record, GrantStatus status);
+
+    /// @notice For a grant a guardian gave: that guardian, and whether the guardianship under which
+    /// it granted is still running. (address(0), false) for any other grant.
+    function guardianOfGrant(bytes32 grantId) external view returns (address guardian, bool inOffice);
 
     /// @notice The id a grant for this triple has.
     function grantIdFor(address patient, address grantee, ScopeKind scopeKind, bytes32 scopeValue)
@@ -247,8 +306,12 @@ interface IConsentManager {
     /// @notice A break-glass session.
     function session(uint256 sessionId) external view returns (BreakGlassSession memory);
 
-    /// @notice How many break-glass sessions of `institution` were disputed.
+    /// @notice How many break-glass sessions of `institution` were disputed, ever.
     function disputedSessions(address institution) external view returns (uint256);
+
+    /// @notice 0 when disputes do not stop `institution` from opening a session for `patient` now;
+    /// otherwise the first second at which they no longer do.
+    function breakGlassBlockedUntil(address institution, address patient) external view returns (uint40);
 
     /// @notice Length of a break-glass session in seconds.
     function breakGlassDuration() external view returns (uint40);

@@ -9,6 +9,19 @@ pragma solidity 0.8.28;
 /// rating, and a proposal passes once the "yes" weight reaches the quorum (in basis points of the
 /// total active weight recorded when the proposal was opened). A founding regulator admits the
 /// founding members during a bootstrap phase; once it ends, every change goes through proposals.
+///
+/// Rules that keep proposals honest:
+/// - Snapshot: a vote counts with the voter's weight when the proposal was opened (the same moment
+///   as the quorum base), so a rating change or suspension executed meanwhile does not move it.
+///   The voter must also be active when it votes: a member suspended after the opening may not
+///   vote on that proposal, and one with no weight at the opening (admitted later, or suspended
+///   then) may not vote either.
+/// - No self-proposals: a member may not open a proposal about itself.
+/// - One open proposal per (subject, action), not per subject: a harmless open proposal (say a
+///   rating change) cannot shield its subject from a suspension or removal. Every change is
+///   checked again against the subject's status when it reaches quorum; one that no longer fits
+///   (a reinstatement after a removal, a rating change after a removal) is closed as
+///   `Superseded` and changes nothing.
 interface IInstitutionRegistry {
     // ─── Types ──────────────────────────────────────────────────────────────────────────────
 
@@ -44,12 +57,14 @@ interface IInstitutionRegistry {
     }
 
     /// @notice Where a proposal stands. `Open` proposals past their deadline count as expired.
+    /// `Superseded`: it reached quorum, but another executed change had made it unfit meanwhile.
     enum ProposalStatus {
         None,
         Open,
         Executed,
         Rejected,
-        Expired
+        Expired,
+        Superseded
     }
 
     /// @notice A consortium member.
@@ -122,8 +137,10 @@ interface IInstitutionRegistry {
     error RegistryInvalidTransition(address subject, Status status, Action action);
     /// @notice Thrown when a rating change would leave the rating as it is.
     error RegistryRatingUnchanged(address subject, uint8 rating);
-    /// @notice Thrown when the subject already has an open proposal.
-    error RegistrySubjectHasOpenProposal(address subject, uint256 proposalId);
+    /// @notice Thrown when the subject already has an open proposal for the same action.
+    error RegistrySubjectHasOpenProposal(address subject, Action action, uint256 proposalId);
+    /// @notice Thrown when a member opens a proposal about itself.
+    error RegistrySelfProposal(address member, Action action);
     /// @notice Thrown when a proposal id does not exist.
     error RegistryUnknownProposal(uint256 proposalId);
     /// @notice Thrown when a vote is cast on a proposal that is no longer open.
@@ -132,7 +149,8 @@ interface IInstitutionRegistry {
     error RegistryVotingClosed(uint256 proposalId, uint64 deadline);
     /// @notice Thrown when a member votes twice on one proposal.
     error RegistryAlreadyVoted(uint256 proposalId, address voter);
-    /// @notice Thrown when a member admitted after the proposal was opened tries to vote on it.
+    /// @notice Thrown when a member that had no weight when the proposal was opened (admitted
+    /// after it, or not active then) tries to vote on it.
     error RegistryNotEligibleVoter(uint256 proposalId, address voter);
     /// @notice Thrown when `expire` is called on a proposal whose deadline has not passed.
     error RegistryVotingStillOpen(uint256 proposalId, uint64 deadline);
@@ -186,6 +204,11 @@ interface IInstitutionRegistry {
     event ProposalRejected(uint256 indexed proposalId);
     /// @notice Emitted when a proposal's deadline passed without a decision and it is closed.
     event ProposalExpired(uint256 indexed proposalId);
+    /// @notice Emitted when a proposal reaches quorum but its change no longer fits the subject
+    /// (another executed proposal changed the subject's status meanwhile); nothing is changed.
+    /// @param proposalId The proposal.
+    /// @param subjectStatus The subject's status that the change no longer fits.
+    event ProposalSuperseded(uint256 indexed proposalId, Status subjectStatus);
 
     // ─── Bootstrap ──────────────────────────────────────────────────────────────────────────
 
@@ -210,18 +233,22 @@ interface IInstitutionRegistry {
 
     /// @notice Opens a proposal to suspend, reinstate or remove `member`, or to change its rating.
     /// @param action Suspend (member active), Reinstate (member suspended), Remove (active or
-    /// suspended) or ChangeRating (active or suspended, `rating` new and valid).
+    /// suspended) or ChangeRating (active or suspended, `rating` new and valid). The same fitness
+    /// is checked again when the proposal reaches quorum (see {ProposalSuperseded}).
     /// @param rating The new rating for ChangeRating; must be 0 otherwise.
-    /// Requirements: bootstrap ended; caller active; no open proposal for `member`.
+    /// Requirements: bootstrap ended; caller active and not `member` itself; no open proposal for
+    /// `member` with the same action (proposals for other actions may be open).
     /// Emits {ProposalOpened}, {VoteCast} and, if the proposer alone reaches quorum, the outcome.
     /// @return proposalId The new proposal's id.
     function proposeChange(address member, Action action, uint8 rating) external returns (uint256 proposalId);
 
-    /// @notice Casts the caller's credit-weighted vote.
-    /// Requirements: proposal open and before its deadline; caller active, a member when the
-    /// proposal opened, and has not voted on it.
-    /// Emits {VoteCast}; then {ProposalExecuted} (and the change's event) at quorum, or
-    /// {ProposalRejected} once quorum is out of reach.
+    /// @notice Casts the caller's credit-weighted vote, with its weight when the proposal opened
+    /// ({votingWeight}), not its weight now.
+    /// Requirements: proposal open and before its deadline; caller active now, with weight when
+    /// the proposal opened, and has not voted on it.
+    /// Emits {VoteCast}; then at quorum {ProposalExecuted} (and the change's event), or
+    /// {ProposalSuperseded} when the change no longer fits; or {ProposalRejected} once quorum is
+    /// out of reach.
     function vote(uint256 proposalId, bool support) external;
 
     /// @notice Closes an open proposal whose deadline has passed, freeing its subject.
@@ -245,6 +272,14 @@ interface IInstitutionRegistry {
 
     /// @notice Voting weight of `account`: derived from its rating, 0 unless active.
     function weightOf(address account) external view returns (uint64);
+
+    /// @notice The weight `account` votes with on `proposalId`: its weight when the proposal was
+    /// opened (0 if it was not an active member then).
+    function votingWeight(uint256 proposalId, address account) external view returns (uint64);
+
+    /// @notice The open proposal about `subject` for `action`, or 0 when there is none (an id
+    /// past its deadline is returned until someone expires or replaces it).
+    function openProposalOf(address subject, Action action) external view returns (uint256);
 
     /// @notice Sum of the weights of all active members.
     function totalActiveWeight() external view returns (uint64);

@@ -15,8 +15,9 @@ from medchain.eip712 import domain_of, sign_typed
 from medchain.types import ascii_text, fixed_ascii
 
 NO_END = 2**40 - 1
-ZERO32 = b"\0" * 32
 """``notAfter`` of a grant that does not expire."""
+ZERO32 = b"\0" * 32
+ZERO_ADDRESS = "0x" + "0" * 40
 
 
 class Actions(IntFlag):
@@ -81,6 +82,8 @@ class GrantStatus(IntEnum):
     REVOKED = 2
     EXPIRED = 3
     PENDING = 4
+    LAPSED = 5
+    """A guardian gave it and that guardianship has ended: it no longer permits access."""
 
 
 class Review(IntEnum):
@@ -215,6 +218,14 @@ class Grant:
     via_signature: bool
     block: int
     status: GrantStatus
+
+
+@dataclass(frozen=True)
+class GrantGuardian:
+    """Who gave a guardian's grant, and whether that guardianship still runs."""
+
+    guardian: str
+    in_office: bool
 
 
 @dataclass(frozen=True)
@@ -359,6 +370,15 @@ class ConsentClient(ContractClient):
             self.chain.call(self.contract.functions.disputedSessions(Web3.to_checksum_address(institution)))
         )
 
+    def break_glass_blocked_until(self, institution: str, patient: str) -> int | None:
+        """When disputes stop ``institution`` from breaking the glass for ``patient``: the first
+        second it may again, or None when it may now."""
+        fn = self.contract.functions.breakGlassBlockedUntil(
+            Web3.to_checksum_address(institution), Web3.to_checksum_address(patient)
+        )
+        until = int(self.chain.call(fn))
+        return until or None
+
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
 
     def check(
@@ -387,6 +407,13 @@ class ConsentClient(ContractClient):
     def status(self, grant_id: bytes) -> GrantStatus:
         _record, status = self.chain.call(self.contract.functions.grantOf(grant_id))
         return GrantStatus(status)
+
+    def guardian_of(self, grant_id: bytes) -> GrantGuardian | None:
+        """For a grant a guardian gave: that guardian and whether its guardianship runs; else None."""
+        guardian, in_office = self.chain.call(self.contract.functions.guardianOfGrant(grant_id))
+        if guardian == ZERO_ADDRESS:
+            return None
+        return GrantGuardian(guardian, bool(in_office))
 
     def grants_of(self, patient: str) -> list[Grant]:
         """Every grant the patient has given, latest terms first-seen order, from chain events."""

@@ -24,6 +24,7 @@ _STATUS = {
     GrantStatus.PENDING: "proposed",
     GrantStatus.REVOKED: "inactive",
     GrantStatus.EXPIRED: "inactive",
+    GrantStatus.LAPSED: "inactive",
     GrantStatus.NONE: "entered-in-error",
 }
 V3_PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"

@@ -89,6 +89,17 @@ class RegistryClient(ContractClient):
     def proposal_count(self) -> int:
         return int(self.chain.call(self.contract.functions.proposalCount()))
 
+    def voting_weight(self, proposal_id: int, account: str) -> int:
+        """The weight ``account`` votes with on the proposal: its weight when the proposal opened."""
+        fn = self.contract.functions.votingWeight(proposal_id, Web3.to_checksum_address(account))
+        return int(self.chain.call(fn))
+
+    def open_proposal(self, subject: str, action: Action) -> int | None:
+        """The id of the open proposal about ``subject`` for ``action``, or None."""
+        fn = self.contract.functions.openProposalOf(Web3.to_checksum_address(subject), int(action))
+        proposal_id = int(self.chain.call(fn))
+        return proposal_id or None
+
     # ─── Writes ─────────────────────────────────────────────────────────────────────────────
 
     def bootstrap_member(

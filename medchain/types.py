@@ -72,6 +72,8 @@ class ProposalStatus(IntEnum):
     EXECUTED = 2
     REJECTED = 3
     EXPIRED = 4
+    SUPERSEDED = 5
+    """It reached quorum after another executed proposal had made its change unfit."""
 
 
 def kind_mask(*kinds: Kind) -> int:

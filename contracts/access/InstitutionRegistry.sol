@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
 
 /// @title InstitutionRegistry
 /// @notice Consortium membership with credit-weighted governance. See {IInstitutionRegistry}.
 /// @dev Voting weight equals the credit rating (1..100) of an active member and 0 otherwise, so
-/// the total weight fits easily in 64 bits. A voter must have been admitted before the proposal
-/// was opened, so the quorum base recorded at opening cannot be outvoted by newcomers.
+/// the total weight fits easily in 64 bits. The registry's clock is the proposal count: every
+/// weight change is checkpointed under the count at the time, and proposal `id` (opened when the
+/// count went from `id - 1` to `id`) reads each voter's weight at key `id - 1`. The quorum base is
+/// the total active weight at the same moment, so yes + no never exceeds it, and members admitted
+/// after the opening have no weight on it.
 contract InstitutionRegistry is IInstitutionRegistry {
+    using Checkpoints for Checkpoints.Trace208;
     // ─── Constants ──────────────────────────────────────────────────────────────────────────
 
     uint8 public constant MAX_RATING = 100;
@@ -27,12 +33,13 @@ contract InstitutionRegistry is IInstitutionRegistry {
     uint64 private _totalActiveWeight;
     address[] private _memberList;
     mapping(address account => Member) private _members;
-    /// @dev Proposal count when the member was admitted: it may vote on later proposals only.
-    mapping(address account => uint256) private _admittedAtProposal;
+    /// @dev Each member's weight over time, keyed by the proposal count when it changed.
+    mapping(address account => Checkpoints.Trace208) private _weightHistory;
 
     Proposal[] private _proposals; // id = index + 1
     mapping(uint256 proposalId => mapping(address voter => bool)) private _voted;
-    mapping(address subject => uint256) private _openProposalOf;
+    /// @dev The open proposal per subject and action (index `uint8(action)`); five ids, one slot.
+    mapping(address subject => uint48[5]) private _openProposalOf;
 
     // ─── Modifiers ──────────────────────────────────────────────────────────────────────────
 
@@ -108,13 +115,12 @@ contract InstitutionRegistry is IInstitutionRegistry {
         onlyActiveMemberGoverning
         returns (uint256 proposalId)
     {
+        if (member == msg.sender) revert RegistrySelfProposal(member, action);
         Member storage m = _members[member];
         if (m.status == Status.None) revert RegistryNotMember(member);
-        bool fits;
-        if (action == Action.Suspend) fits = m.status == Status.Active;
-        else if (action == Action.Reinstate) fits = m.status == Status.Suspended;
-        else if (action == Action.Remove || action == Action.ChangeRating) fits = m.status != Status.Revoked;
-        if (!fits) revert RegistryInvalidTransition(member, m.status, action);
+        if (action == Action.Admit || !_fits(action, m.status)) {
+            revert RegistryInvalidTransition(member, m.status, action);
+        }
         if (action == Action.ChangeRating) {
             _checkRating(rating);
             if (rating == m.rating) revert RegistryRatingUnchanged(member, rating);
@@ -130,9 +136,10 @@ contract InstitutionRegistry is IInstitutionRegistry {
         if (p.status != ProposalStatus.Open) revert RegistryProposalNotOpen(proposalId, p.status);
         if (block.timestamp > p.deadline) revert RegistryVotingClosed(proposalId, p.deadline);
         if (_members[msg.sender].status != Status.Active) revert RegistryNotActiveMember(msg.sender);
-        if (_admittedAtProposal[msg.sender] >= proposalId) revert RegistryNotEligibleVoter(proposalId, msg.sender);
+        uint64 weight = _weightAtOpening(msg.sender, proposalId);
+        if (weight == 0) revert RegistryNotEligibleVoter(proposalId, msg.sender);
         if (_voted[proposalId][msg.sender]) revert RegistryAlreadyVoted(proposalId, msg.sender);
-        _castAndSettle(proposalId, p, msg.sender, support);
+        _castAndSettle(proposalId, p, msg.sender, support, weight);
     }
 
     /// @inheritdoc IInstitutionRegistry
@@ -145,6 +152,14 @@ contract InstitutionRegistry is IInstitutionRegistry {
     }
 
     // ─── Internal logic ─────────────────────────────────────────────────────────────────────
+
+    /// @dev Whether a change by `action` fits a member in `status` (Admit fits only a non-member).
+    function _fits(Action action, Status status) private pure returns (bool) {
+        if (action == Action.Admit) return status == Status.None;
+        if (action == Action.Suspend) return status == Status.Active;
+        if (action == Action.Reinstate) return status == Status.Suspended;
+        return status == Status.Active || status == Status.Suspended; // Remove, ChangeRating
+    }
 
     function _checkRating(uint8 rating) private pure {
         if (rating == 0 || rating > MAX_RATING) revert RegistryInvalidRating(rating);
@@ -167,9 +182,8 @@ contract InstitutionRegistry is IInstitutionRegistry {
             since: uint64(block.timestamp),
             licenceDigest: licenceDigest
         });
-        _admittedAtProposal[account] = _proposals.length;
         _memberList.push(account);
-        _totalActiveWeight += _weight(rating);
+        _setWeight(account, 0, _weight(rating));
         emit MemberAdmitted(account, kind, rating, licenceDigest, proposalId);
     }
 
@@ -177,10 +191,10 @@ contract InstitutionRegistry is IInstitutionRegistry {
         private
         returns (uint256 proposalId)
     {
-        uint256 pending = _openProposalOf[subject];
+        uint256 pending = _openProposalOf[subject][uint8(action)];
         if (pending != 0) {
             Proposal storage old = _proposals[pending - 1];
-            if (block.timestamp <= old.deadline) revert RegistrySubjectHasOpenProposal(subject, pending);
+            if (block.timestamp <= old.deadline) revert RegistrySubjectHasOpenProposal(subject, action, pending);
             // The old proposal ran out of time without a decision: close it before replacing it.
             _close(pending, old, ProposalStatus.Expired);
             emit ProposalExpired(pending);
@@ -202,13 +216,17 @@ contract InstitutionRegistry is IInstitutionRegistry {
             })
         );
         proposalId = _proposals.length;
-        _openProposalOf[subject] = proposalId;
+        _openProposalOf[subject][uint8(action)] = SafeCast.toUint48(proposalId);
         emit ProposalOpened(proposalId, action, subject, msg.sender, deadline, _totalActiveWeight);
-        _castAndSettle(proposalId, _proposals[proposalId - 1], msg.sender, true);
+        // The proposer is active and nothing has changed since the opening: its weight now is its
+        // weight at the opening, read without a checkpoint lookup.
+        uint64 proposerWeight = _weight(_members[msg.sender].rating);
+        _castAndSettle(proposalId, _proposals[proposalId - 1], msg.sender, true, proposerWeight);
     }
 
-    function _castAndSettle(uint256 proposalId, Proposal storage p, address voter, bool support) private {
-        uint64 weight = _weight(_members[voter].rating);
+    function _castAndSettle(uint256 proposalId, Proposal storage p, address voter, bool support, uint64 weight)
+        private
+    {
         _voted[proposalId][voter] = true;
         if (support) p.yesWeight += weight;
         else p.noWeight += weight;
@@ -217,6 +235,16 @@ contract InstitutionRegistry is IInstitutionRegistry {
         // Quorum is reached when yes * BPS >= quorum * total; products fit in 256 bits easily.
         uint256 quorumWeight = uint256(p.totalWeight) * QUORUM_BPS;
         if (uint256(p.yesWeight) * BPS >= quorumWeight) {
+            // Another executed proposal may have changed the subject since this one opened.
+            Member storage subject = _members[p.subject];
+            Status subjectStatus = subject.status;
+            bool stale = !_fits(p.action, subjectStatus)
+                || (p.action == Action.ChangeRating && p.rating == subject.rating);
+            if (stale) {
+                _close(proposalId, p, ProposalStatus.Superseded);
+                emit ProposalSuperseded(proposalId, subjectStatus);
+                return;
+            }
             _close(proposalId, p, ProposalStatus.Executed);
             emit ProposalExecuted(proposalId);
             _apply(proposalId, p);
@@ -229,7 +257,8 @@ contract InstitutionRegistry is IInstitutionRegistry {
 
     function _close(uint256 proposalId, Proposal storage p, ProposalStatus status) private {
         p.status = status;
-        if (_openProposalOf[p.subject] == proposalId) delete _openProposalOf[p.subject];
+        uint48[5] storage open = _openProposalOf[p.subject];
+        if (open[uint8(p.action)] == proposalId) delete open[uint8(p.action)];
     }
 
     function _apply(uint256 proposalId, Proposal storage p) private {
@@ -241,8 +270,8 @@ contract InstitutionRegistry is IInstitutionRegistry {
         Member storage m = _members[subject];
         if (p.action == Action.ChangeRating) {
             uint8 previous = m.rating;
-            if (m.status == Status.Active) _totalActiveWeight = _totalActiveWeight - _weight(previous) + _weight(p.rating);
             m.rating = p.rating;
+            if (m.status == Status.Active) _setWeight(subject, _weight(previous), _weight(p.rating));
             emit MemberRatingChanged(subject, previous, p.rating, proposalId);
             return;
         }
@@ -250,10 +279,24 @@ contract InstitutionRegistry is IInstitutionRegistry {
         Status next = p.action == Action.Suspend
             ? Status.Suspended
             : (p.action == Action.Reinstate ? Status.Active : Status.Revoked);
-        if (previousStatus == Status.Active) _totalActiveWeight -= _weight(m.rating);
-        if (next == Status.Active) _totalActiveWeight += _weight(m.rating);
         m.status = next;
+        uint64 full = _weight(m.rating);
+        if (previousStatus == Status.Active) _setWeight(subject, full, 0);
+        else if (next == Status.Active) _setWeight(subject, 0, full);
         emit MemberStatusChanged(subject, previousStatus, next, proposalId);
+    }
+
+    /// @dev Moves `account`'s weight from `previous` to `current`: the total, and a checkpoint at
+    /// the current proposal count (proposals opened from now on see the new weight).
+    function _setWeight(address account, uint64 previous, uint64 current) private {
+        _totalActiveWeight = _totalActiveWeight - previous + current;
+        _weightHistory[account].push(SafeCast.toUint48(_proposals.length), current);
+    }
+
+    /// @dev The weight `account` had when proposal `proposalId` was opened (count `proposalId - 1`).
+    function _weightAtOpening(address account, uint256 proposalId) private view returns (uint64) {
+        // Weights are at most MAX_RATING, so the cast cannot truncate.
+        return uint64(_weightHistory[account].upperLookupRecent(SafeCast.toUint48(proposalId - 1)));
     }
 
     function _proposalStorage(uint256 proposalId) private view returns (Proposal storage) {
@@ -297,6 +340,17 @@ contract InstitutionRegistry is IInstitutionRegistry {
     function weightOf(address account) external view returns (uint64) {
         Member storage m = _members[account];
         return m.status == Status.Active ? _weight(m.rating) : 0;
+    }
+
+    /// @inheritdoc IInstitutionRegistry
+    function votingWeight(uint256 proposalId, address account) external view returns (uint64) {
+        _proposalStorage(proposalId);
+        return _weightAtOpening(account, proposalId);
+    }
+
+    /// @inheritdoc IInstitutionRegistry
+    function openProposalOf(address subject, Action action) external view returns (uint256) {
+        return _openProposalOf[subject][uint8(action)];
     }
 
     /// @inheritdoc IInstitutionRegistry

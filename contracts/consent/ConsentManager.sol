@@ -4,14 +4,16 @@ pragma solidity 0.8.28;
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IConsentManager} from "../../interfaces/IConsentManager.sol";
 import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
 
 /// @title ConsentManager
 /// @notice Patient consent, guardians and break-glass. See {IConsentManager}.
 /// @dev A grant costs one storage slot: its id hashes (patient, grantee, scope), and the slot packs
-/// the patient, the window, the actions and the purposes. `checkAccess` derives the three ids a
-/// request could match (record, category, all) and reads at most three slots.
+/// the patient, the window, the actions, the purposes and whether a guardian gave it. `checkAccess`
+/// derives the three ids a request could match (record, category, all) and reads at most three
+/// slots, plus two more for a guardian's grant (who gave it in which term, and that guardianship).
 contract ConsentManager is IConsentManager, EIP712, Nonces {
     // ─── Constants ──────────────────────────────────────────────────────────────────────────
 
@@ -30,6 +32,13 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     uint40 public constant NO_END = type(uint40).max;
     uint40 private constant MAX_BREAK_GLASS = 72 hours;
 
+    /// @notice Disputed sessions within `DISPUTE_WINDOW` at which an institution may no longer
+    /// break the glass. {DisputeLog} keeps exactly this many dispute times.
+    uint8 public constant DISPUTE_LIMIT = 3;
+    /// @notice How long a dispute counts against its institution, and how long after a dispute the
+    /// institution may not open a session for the same patient.
+    uint40 public constant DISPUTE_WINDOW = 30 days;
+
     bytes32 public constant GRANT_TYPEHASH = keccak256(
         "Grant(address patient,address grantee,uint8 scopeKind,bytes32 scopeValue,uint8 actions,uint8 purposes,"
         "uint40 notBefore,uint40 notAfter,address signer,uint256 nonce,uint256 deadline)"
@@ -46,11 +55,41 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     IInstitutionRegistry private immutable REGISTRY;
     uint40 private immutable BREAK_GLASS_DURATION;
 
+    /// @dev A guardian appointment. `term` counts the patient's appointments of this guardian, so
+    /// a grant given in one term stays ended in the next.
+    struct Guardianship {
+        bool active;
+        uint64 term;
+    }
+
+    /// @dev Who gave a guardian's grant, in which term. Written only for guardian grants.
+    struct GrantGuardian {
+        address guardian;
+        uint64 term;
+    }
+
+    /// @dev Per (patient, institution): the session that counts (the latest one opened) and when a
+    /// session of the pair was last disputed.
+    struct PairState {
+        uint64 latestSession;
+        uint40 lastDisputedAt;
+    }
+
+    /// @dev Per institution, one slot: disputes ever, and the times of the last DISPUTE_LIMIT (3),
+    /// newest first. The institution is at its limit while `thirdLast` is within DISPUTE_WINDOW.
+    struct DisputeLog {
+        uint64 total;
+        uint40 last;
+        uint40 secondLast;
+        uint40 thirdLast;
+    }
+
     mapping(bytes32 grantId => GrantRecord) private _grants;
-    mapping(address patient => mapping(address guardian => bool)) private _guardians;
+    mapping(bytes32 grantId => GrantGuardian) private _grantGuardian;
+    mapping(address patient => mapping(address guardian => Guardianship)) private _guardians;
     BreakGlassSession[] private _sessions; // id = index + 1
-    mapping(bytes32 patientAndInstitution => uint256 sessionId) private _latestSession;
-    mapping(address institution => uint256) private _disputed;
+    mapping(bytes32 patientAndInstitution => PairState) private _pairs;
+    mapping(address institution => DisputeLog) private _disputes;
 
     // ─── Constructor ────────────────────────────────────────────────────────────────────────
 
@@ -124,15 +163,18 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     function addGuardian(address guardian) external {
         if (guardian == address(0)) revert ConsentZeroAddress();
         if (guardian == msg.sender) revert ConsentSelfGrant(msg.sender);
-        if (_guardians[msg.sender][guardian]) revert ConsentAlreadyGuardian(msg.sender, guardian);
-        _guardians[msg.sender][guardian] = true;
+        Guardianship storage g = _guardians[msg.sender][guardian];
+        if (g.active) revert ConsentAlreadyGuardian(msg.sender, guardian);
+        // A new term: grants from an earlier term of this guardian stay ended.
+        _guardians[msg.sender][guardian] = Guardianship({active: true, term: g.term + 1});
         emit GuardianAdded(msg.sender, guardian);
     }
 
     /// @inheritdoc IConsentManager
     function removeGuardian(address guardian) external {
-        if (!_guardians[msg.sender][guardian]) revert ConsentNotGuardian(msg.sender, guardian);
-        delete _guardians[msg.sender][guardian];
+        Guardianship storage g = _guardians[msg.sender][guardian];
+        if (!g.active) revert ConsentNotGuardian(msg.sender, guardian);
+        g.active = false; // the term is kept, so re-appointment starts a new one
         emit GuardianRemoved(msg.sender, guardian);
     }
 
@@ -144,6 +186,13 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         if (patient == address(0)) revert ConsentZeroAddress();
         if (patient == msg.sender) revert ConsentSelfGrant(patient);
         if (justificationDigest == bytes32(0)) revert ConsentMissingJustification();
+        uint40 limitedUntil = _limitedUntil(msg.sender);
+        if (block.timestamp < limitedUntil) {
+            revert ConsentBreakGlassLimitReached(msg.sender, DISPUTE_LIMIT, limitedUntil);
+        }
+        PairState storage pair = _pairs[_pairKey(patient, msg.sender)];
+        uint40 pairUntil = _pairBlockedUntil(pair);
+        if (block.timestamp < pairUntil) revert ConsentBreakGlassDisputedForPatient(msg.sender, patient, pairUntil);
         uint40 expiresAt = uint40(block.timestamp) + BREAK_GLASS_DURATION;
         _sessions.push(
             BreakGlassSession({
@@ -156,31 +205,48 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
             })
         );
         sessionId = _sessions.length;
-        _latestSession[_pairKey(patient, msg.sender)] = sessionId;
+        pair.latestSession = SafeCast.toUint64(sessionId);
         emit BreakGlassOpened(sessionId, patient, msg.sender, expiresAt, justificationDigest);
     }
 
     /// @inheritdoc IConsentManager
     function reviewBreakGlass(uint256 sessionId, bool accept) external {
         BreakGlassSession storage s = _sessionStorage(sessionId);
-        bool mayReview = msg.sender == s.patient || _guardians[s.patient][msg.sender]
-            || REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Regulator);
+        address institution = s.institution;
+        // The institution never reviews its own session, even when it is also a guardian.
+        bool mayReview = msg.sender != institution
+            && (msg.sender == s.patient || _guardians[s.patient][msg.sender].active
+                || REGISTRY.isActive(msg.sender, IInstitutionRegistry.Kind.Regulator));
         if (!mayReview) revert ConsentNotReviewer(msg.sender, sessionId);
         if (s.review != Review.Pending) revert ConsentSessionAlreadyReviewed(sessionId, s.review);
-        Review outcome = accept ? Review.Accepted : Review.Disputed;
-        s.review = outcome;
-        uint256 disputed = _disputed[s.institution];
-        if (!accept) {
-            disputed += 1;
-            _disputed[s.institution] = disputed;
+        DisputeLog storage log = _disputes[institution];
+        if (accept) {
+            s.review = Review.Accepted;
+            emit BreakGlassReviewed(sessionId, msg.sender, Review.Accepted, log.total);
+            return;
         }
-        emit BreakGlassReviewed(sessionId, msg.sender, outcome, disputed);
+        s.review = Review.Disputed;
+        uint40 now_ = uint40(block.timestamp);
+        uint64 total = log.total + 1;
+        _disputes[institution] =
+            DisputeLog({total: total, last: now_, secondLast: log.last, thirdLast: log.secondLast});
+        PairState storage pair = _pairs[_pairKey(s.patient, institution)];
+        pair.lastDisputedAt = now_;
+        // End the disputed session and the pair's current one (opened before this review landed).
+        bool endedItself = _end(s, now_);
+        uint256 latest = pair.latestSession; // never 0: opening `s` set it
+        bool endedLatest = latest != sessionId && _end(_sessions[latest - 1], now_);
+        emit BreakGlassReviewed(sessionId, msg.sender, Review.Disputed, total);
+        if (endedItself) emit BreakGlassEnded(sessionId, sessionId, now_ - 1);
+        if (endedLatest) emit BreakGlassEnded(latest, sessionId, now_ - 1);
     }
 
     // ─── Internal logic ─────────────────────────────────────────────────────────────────────
 
     function _checkActor(address actor, address patient) private view {
-        if (actor != patient && !_guardians[patient][actor]) revert ConsentNotPatientOrGuardian(actor, patient);
+        if (actor != patient && !_guardians[patient][actor].active) {
+            revert ConsentNotPatientOrGuardian(actor, patient);
+        }
     }
 
     function _verifySigned(
@@ -198,29 +264,38 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         if (err != ECDSA.RecoverError.NoError || recovered != signer || signer == address(0)) {
             revert ConsentInvalidSignature(signer);
         }
-        if (signer != patient && !_guardians[patient][signer]) revert ConsentSignerNotAuthorized(signer, patient);
+        if (signer != patient && !_guardians[patient][signer].active) {
+            revert ConsentSignerNotAuthorized(signer, patient);
+        }
         _useNonce(patient);
     }
 
     function _grant(GrantTerms calldata t, address actor, bool viaSignature) private returns (bytes32 grantId) {
         if (t.patient == address(0) || t.grantee == address(0)) revert ConsentZeroAddress();
         if (t.grantee == t.patient) revert ConsentSelfGrant(t.patient);
+        // `actor` is the patient or one of its guardians (checked by the caller).
+        bool byGuardian = actor != t.patient;
+        if (byGuardian && (t.grantee == actor || _guardians[t.patient][t.grantee].active)) {
+            revert ConsentGrantToGuardian(t.patient, actor, t.grantee);
+        }
         bool scopeOk = (t.scopeKind == ScopeKind.All && t.scopeValue == bytes32(0))
             || ((t.scopeKind == ScopeKind.Record || t.scopeKind == ScopeKind.Category) && t.scopeValue != bytes32(0));
         if (!scopeOk) revert ConsentInvalidScope(t.scopeKind, t.scopeValue);
         if (t.actions == 0 || t.actions & ~ALL_ACTIONS != 0) revert ConsentInvalidActions(t.actions);
         if (t.purposes == 0 || t.purposes & ~ALL_PURPOSES != 0) revert ConsentUnknownPurpose(t.purposes);
-        if (t.notAfter < t.notBefore || t.notAfter < block.timestamp) {
+        if (t.notAfter < t.notBefore || t.notAfter < block.timestamp || t.notBefore > type(uint32).max) {
             revert ConsentInvalidWindow(t.notBefore, t.notAfter);
         }
         grantId = _grantId(t.patient, t.grantee, t.scopeKind, t.scopeValue);
         _grants[grantId] = GrantRecord({
             patient: t.patient,
-            notBefore: t.notBefore,
-            notAfter: t.notAfter,
+            notBefore: uint32(t.notBefore), // checked above to fit
+            notAfter: t.notAfter > type(uint32).max ? type(uint32).max : uint32(t.notAfter),
             actions: t.actions,
-            purposes: t.purposes
+            purposes: t.purposes,
+            byGuardian: byGuardian
         });
+        if (byGuardian) _grantGuardian[grantId] = GrantGuardian(actor, _guardians[t.patient][actor].term);
         emit ConsentGranted(grantId, t.patient, t.grantee, actor, t, viaSignature);
     }
 
@@ -248,10 +323,39 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         return keccak256(abi.encode(patient, institution));
     }
 
-    /// @dev True when the grant is live now and covers the action and purpose bits.
-    function _permits(GrantRecord storage g, uint8 actionBit, uint8 purposeBit) private view returns (bool) {
-        return g.actions & actionBit != 0 && g.purposes & purposeBit != 0 && block.timestamp >= g.notBefore
+    /// @dev True when the grant is live now and covers the action and purpose bits; a guardian's
+    /// grant also needs the guardianship it was given under.
+    function _permits(bytes32 grantId, uint8 actionBit, uint8 purposeBit) private view returns (bool) {
+        GrantRecord storage g = _grants[grantId];
+        bool live = g.actions & actionBit != 0 && g.purposes & purposeBit != 0 && block.timestamp >= g.notBefore
             && block.timestamp <= g.notAfter;
+        return live && (!g.byGuardian || _guardianInOffice(grantId, g.patient));
+    }
+
+    /// @dev Whether the guardianship under which a guardian's grant was given still runs.
+    function _guardianInOffice(bytes32 grantId, address patient) private view returns (bool) {
+        GrantGuardian storage by = _grantGuardian[grantId];
+        Guardianship storage g = _guardians[patient][by.guardian];
+        return g.active && g.term == by.term;
+    }
+
+    /// @dev Ends a live session: its last second becomes the one before `now_`. False if already over.
+    function _end(BreakGlassSession storage s, uint40 now_) private returns (bool) {
+        if (s.expiresAt < now_) return false;
+        s.expiresAt = now_ - 1;
+        return true;
+    }
+
+    /// @dev The first second at which `institution` is no longer at its dispute limit (0 if never).
+    function _limitedUntil(address institution) private view returns (uint40) {
+        uint40 thirdLast = _disputes[institution].thirdLast;
+        return thirdLast == 0 ? 0 : thirdLast + DISPUTE_WINDOW;
+    }
+
+    /// @dev The first second at which a dispute no longer stops the pair's institution (0 if never).
+    function _pairBlockedUntil(PairState storage pair) private view returns (uint40) {
+        uint40 disputedAt = pair.lastDisputedAt;
+        return disputedAt == 0 ? 0 : disputedAt + DISPUTE_WINDOW;
     }
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────
@@ -276,18 +380,22 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         uint8 purposeBit = uint8(1) << purpose;
         if (recordId != bytes32(0)) {
             grantId = _grantId(patient, accessor, ScopeKind.Record, recordId);
-            if (_permits(_grants[grantId], action, purposeBit)) return (true, grantId, false);
+            if (_permits(grantId, action, purposeBit)) return (true, grantId, false);
         }
         if (category != bytes32(0)) {
             grantId = _grantId(patient, accessor, ScopeKind.Category, category);
-            if (_permits(_grants[grantId], action, purposeBit)) return (true, grantId, false);
+            if (_permits(grantId, action, purposeBit)) return (true, grantId, false);
         }
         grantId = _grantId(patient, accessor, ScopeKind.All, bytes32(0));
-        if (_permits(_grants[grantId], action, purposeBit)) return (true, grantId, false);
+        if (_permits(grantId, action, purposeBit)) return (true, grantId, false);
 
         if (action == ACTION_READ && purpose == PURPOSE_ETREAT) {
-            uint256 sessionId = _latestSession[_pairKey(patient, accessor)];
-            if (sessionId != 0 && block.timestamp <= _sessions[sessionId - 1].expiresAt) {
+            // Only the pair's latest session counts: an earlier one was replaced when it opened.
+            uint256 sessionId = _pairs[_pairKey(patient, accessor)].latestSession;
+            if (
+                sessionId != 0 && block.timestamp <= _sessions[sessionId - 1].expiresAt
+                    && block.timestamp >= _limitedUntil(accessor)
+            ) {
                 return (true, bytes32(sessionId), true);
             }
         }
@@ -299,9 +407,17 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         record = _grants[grantId];
         if (record.patient == address(0)) status = GrantStatus.None;
         else if (record.actions == 0) status = GrantStatus.Revoked;
+        else if (record.byGuardian && !_guardianInOffice(grantId, record.patient)) status = GrantStatus.Lapsed;
         else if (block.timestamp > record.notAfter) status = GrantStatus.Expired;
         else if (block.timestamp < record.notBefore) status = GrantStatus.Pending;
         else status = GrantStatus.Active;
+    }
+
+    /// @inheritdoc IConsentManager
+    function guardianOfGrant(bytes32 grantId) external view returns (address guardian, bool inOffice) {
+        GrantRecord storage g = _grants[grantId];
+        if (!g.byGuardian) return (address(0), false);
+        return (_grantGuardian[grantId].guardian, _guardianInOffice(grantId, g.patient));
     }
 
     /// @inheritdoc IConsentManager
@@ -315,7 +431,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
 
     /// @inheritdoc IConsentManager
     function isGuardian(address patient, address guardian) external view returns (bool) {
-        return _guardians[patient][guardian];
+        return _guardians[patient][guardian].active;
     }
 
     /// @inheritdoc IConsentManager
@@ -330,7 +446,15 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
 
     /// @inheritdoc IConsentManager
     function disputedSessions(address institution) external view returns (uint256) {
-        return _disputed[institution];
+        return _disputes[institution].total;
+    }
+
+    /// @inheritdoc IConsentManager
+    function breakGlassBlockedUntil(address institution, address patient) external view returns (uint40) {
+        uint40 limitedUntil = _limitedUntil(institution);
+        uint40 pairUntil = _pairBlockedUntil(_pairs[_pairKey(patient, institution)]);
+        uint40 until = limitedUntil > pairUntil ? limitedUntil : pairUntil;
+        return block.timestamp < until ? until : 0;
     }
 
     /// @inheritdoc IConsentManager

@@ -8,7 +8,7 @@ import pytest
 from brownie import chain
 from eth_account import Account
 
-from medchain.consent import Actions, GrantStatus, GrantTerms, Purpose, Review
+from medchain.consent import Actions, GrantGuardian, GrantStatus, GrantTerms, Purpose, Review
 from medchain.errors import ContractRevert
 from medchain.fhir import break_glass_audit_event, consent_resource
 
@@ -112,3 +112,47 @@ def test_break_glass_flow_and_audit_event(suite, patient_key, hospital2):
     assert event["resourceType"] == "AuditEvent"
     assert event["subtype"][0]["code"] == "BTG"
     assert event["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT"
+
+
+def test_lapsed_guardian_grant_through_client_and_fhir(suite, patient_key, hospital2, accounts):
+    c = suite.consent
+    guardian = accounts[16]
+    c.add_guardian(patient_key, guardian.address)
+    gid = c.grant(
+        guardian.address,
+        GrantTerms.for_all(patient_key.address, hospital2.address, Actions.READ, Purpose.TREAT),
+    )
+    assert c.guardian_of(gid) == GrantGuardian(guardian.address, True)
+    c.remove_guardian(patient_key, guardian.address)
+    assert not c.check(patient_key.address, hospital2.address, Actions.READ, Purpose.TREAT).allowed
+    assert c.guardian_of(gid) == GrantGuardian(guardian.address, False)
+    [grant] = c.grants_of(patient_key.address)
+    assert grant.status == GrantStatus.LAPSED
+    assert consent_resource(grant, suite.deployment.chain_id)["status"] == "inactive"
+
+
+def test_guardian_self_grant_is_named_by_client(suite, patient_key, accounts):
+    c = suite.consent
+    guardian = accounts[16]
+    c.add_guardian(patient_key, guardian.address)
+    with pytest.raises(ContractRevert) as info:
+        c.grant(
+            guardian.address,
+            GrantTerms.for_all(patient_key.address, guardian.address, Actions.READ, Purpose.TREAT),
+        )
+    assert info.value.error == "ConsentGrantToGuardian"
+
+
+def test_dispute_ends_session_and_blocks_reopening_through_client(suite, patient_key, hospital2):
+    c = suite.consent
+    digest = hashlib.sha256(b"unconscious, no consent on file").digest()
+    sid = c.open_break_glass(hospital2.address, patient_key.address, digest)
+    assert c.break_glass_blocked_until(hospital2.address, patient_key.address) is None
+    c.review_break_glass(patient_key, sid, accept=False)
+    disputed_at = chain[-1].timestamp
+    assert not c.check(patient_key.address, hospital2.address, Actions.READ, Purpose.ETREAT).allowed
+    assert c.session(sid)["expires_at"] == disputed_at - 1
+    assert c.break_glass_blocked_until(hospital2.address, patient_key.address) == disputed_at + 30 * 86400
+    with pytest.raises(ContractRevert) as info:
+        c.open_break_glass(hospital2.address, patient_key.address, digest)
+    assert info.value.error == "ConsentBreakGlassDisputedForPatient"

@@ -279,11 +279,15 @@ def test_outsider_cannot_remove_someone_elses_guardian(consent, patient, guardia
 JUSTIFICATION = hashlib.sha256(b"unconscious patient in ER, no consent on file").digest()
 
 
-@pytest.fixture
-def session_id(consent, hospital2, patient):
-    return consent.openBreakGlass(patient, JUSTIFICATION, {"from": hospital2}).events["BreakGlassOpened"][
+def open_session(consent, institution, patient) -> int:
+    return consent.openBreakGlass(patient, JUSTIFICATION, {"from": institution}).events["BreakGlassOpened"][
         "sessionId"
     ]
+
+
+@pytest.fixture
+def session_id(consent, hospital2, patient):
+    return open_session(consent, hospital2, patient)
 
 
 def test_break_glass_permits_emergency_read_only(consent, hospital2, patient, session_id):
@@ -327,12 +331,12 @@ def test_patient_accepts_session(consent, patient, hospital2, session_id):
     assert consent.disputedSessions(hospital2) == 0
 
 
-def test_disputes_are_counted_per_institution(consent, patient, hospital2, regulator, session_id):
+def test_disputes_are_counted_per_institution(consent, patient, hospital2, regulator, session_id, accounts):
+    # A second patient: the same patient may not be broken into again right after a dispute.
     consent.reviewBreakGlass(session_id, False, {"from": regulator})
-    second = consent.openBreakGlass(patient, JUSTIFICATION, {"from": hospital2}).events["BreakGlassOpened"][
-        "sessionId"
-    ]
-    tx = consent.reviewBreakGlass(second, False, {"from": patient})
+    other = accounts[17]
+    second = open_session(consent, hospital2, other)
+    tx = consent.reviewBreakGlass(second, False, {"from": other})
     assert tx.events["BreakGlassReviewed"]["disputedTotal"] == 2
     assert consent.disputedSessions(hospital2) == 2
 
@@ -528,3 +532,321 @@ def test_revoke_by_signature_of_stranger_reverts(consent, signer_patient, hospit
     with reverts("ConsentSignerNotAuthorized", stranger.address, p):
         consent.revokeBySig(gid, stranger.address, 1, deadline, rsig, {"from": outsider})
     assert check(consent, p, hospital)[0]
+
+
+# ─── Break-glass disputes ──────────────────────────────────────────────────────────────────
+
+DAY = 24 * 3600
+WINDOW = 30 * DAY
+
+
+def emergency_read(consent, patient, institution) -> bool:
+    return check(consent, patient, institution, purpose=ETREAT)[0]
+
+
+@pytest.fixture
+def patients(accounts):
+    """Three more patients, so one institution can collect disputes from different pairs."""
+    return [accounts[17], accounts[18], accounts[19]]
+
+
+def dispute_sessions(consent, institution, patients, reviewer) -> list[int]:
+    """Opens and disputes one session per patient; returns the dispute times."""
+    times = []
+    for p in patients:
+        sid = open_session(consent, institution, p)
+        times.append(consent.reviewBreakGlass(sid, False, {"from": reviewer}).timestamp)
+    return times
+
+
+def test_disputed_session_ends_at_once(consent, patient, hospital2, session_id):
+    assert emergency_read(consent, patient, hospital2)
+    tx = consent.reviewBreakGlass(session_id, False, {"from": patient})
+    assert not emergency_read(consent, patient, hospital2)  # in the dispute's own block already
+    assert consent.session(session_id)["expiresAt"] == tx.timestamp - 1
+    ended = tx.events["BreakGlassEnded"]
+    assert (ended["sessionId"], ended["disputedSessionId"], ended["expiresAt"]) == (
+        session_id,
+        session_id,
+        tx.timestamp - 1,
+    )
+
+
+def test_accepted_session_keeps_running(consent, patient, hospital2, session_id):
+    tx = consent.reviewBreakGlass(session_id, True, {"from": patient})
+    assert "BreakGlassEnded" not in tx.events
+    assert emergency_read(consent, patient, hospital2)
+
+
+def test_session_opened_before_the_review_lands_ends_with_the_dispute(
+    consent, patient, hospital2, regulator, session_id
+):
+    renewed = open_session(consent, hospital2, patient)  # the institution renews before the review
+    assert emergency_read(consent, patient, hospital2)
+    tx = consent.reviewBreakGlass(session_id, False, {"from": regulator})
+    assert not emergency_read(consent, patient, hospital2)
+    assert [(e["sessionId"], e["disputedSessionId"]) for e in tx.events["BreakGlassEnded"]] == [
+        (session_id, session_id),
+        (renewed, session_id),
+    ]
+    assert consent.session(renewed)["review"] == Review.PENDING  # still reviewed on its own
+
+
+def test_older_session_of_same_patient_does_not_grant_once_newer_is_disputed(
+    consent, patient, hospital2, session_id
+):
+    newer = open_session(consent, hospital2, patient)
+    consent.reviewBreakGlass(newer, False, {"from": patient})
+    assert consent.session(session_id)["expiresAt"] > chain[-1].timestamp  # its time box is not over...
+    assert not emergency_read(consent, patient, hospital2)  # ...but the newer session replaced it
+
+
+def test_dispute_of_expired_session_counts_without_ending_anything(consent, patient, hospital2, session_id):
+    chain.sleep(DAY + 1)
+    chain.mine()
+    tx = consent.reviewBreakGlass(session_id, False, {"from": patient})
+    assert "BreakGlassEnded" not in tx.events
+    assert tx.events["BreakGlassReviewed"]["disputedTotal"] == 1
+
+
+def test_no_new_session_for_disputed_patient_within_window(consent, patient, hospital2, session_id):
+    until = consent.reviewBreakGlass(session_id, False, {"from": patient}).timestamp + WINDOW
+    with reverts("ConsentBreakGlassDisputedForPatient", hospital2, patient, until):
+        consent.openBreakGlass(patient, JUSTIFICATION, {"from": hospital2})
+    assert consent.breakGlassBlockedUntil(hospital2, patient) == until
+    chain.sleep(WINDOW - 60)
+    chain.mine()
+    with reverts("ConsentBreakGlassDisputedForPatient", hospital2, patient, until):
+        consent.openBreakGlass(patient, JUSTIFICATION, {"from": hospital2})
+    chain.sleep(60)
+    chain.mine()
+    assert consent.breakGlassBlockedUntil(hospital2, patient) == 0
+    open_session(consent, hospital2, patient)
+    assert emergency_read(consent, patient, hospital2)
+
+
+def test_dispute_does_not_stop_other_institutions(consent, patient, hospital, hospital2, session_id):
+    consent.reviewBreakGlass(session_id, False, {"from": patient})
+    assert consent.breakGlassBlockedUntil(hospital, patient) == 0
+    open_session(consent, hospital, patient)
+    assert emergency_read(consent, patient, hospital)
+
+
+def test_patient_consent_for_emergencies_still_works_after_dispute(consent, patient, hospital2, session_id):
+    consent.reviewBreakGlass(session_id, False, {"from": patient})
+    gid = consent.grant(terms(patient, hospital2, purposes=1 << ETREAT), {"from": patient}).events[
+        "ConsentGranted"
+    ]["grantId"]
+    assert check(consent, patient, hospital2, purpose=ETREAT) == (True, gid, False)
+
+
+def test_dispute_limit_stops_new_sessions(consent, patient, hospital2, regulator, patients):
+    times = dispute_sessions(consent, hospital2, patients, regulator)
+    until = times[0] + WINDOW
+    with reverts("ConsentBreakGlassLimitReached", hospital2, 3, until):
+        consent.openBreakGlass(patient, JUSTIFICATION, {"from": hospital2})
+    assert consent.breakGlassBlockedUntil(hospital2, patient) == until
+
+
+def test_disputes_below_the_limit_leave_other_patients_open(consent, patient, hospital2, regulator, patients):
+    dispute_sessions(consent, hospital2, patients[:2], regulator)
+    open_session(consent, hospital2, patient)
+    assert emergency_read(consent, patient, hospital2)
+
+
+def test_dispute_limit_counts_a_sliding_window(consent, patient, hospital2, regulator, patients, accounts):
+    times = []
+    for p in patients:
+        times += dispute_sessions(consent, hospital2, [p], regulator)
+        chain.sleep(10 * DAY)
+    # Now 30 days (+ a little) after the first dispute: it no longer counts, two do.
+    chain.mine()
+    assert chain[-1].timestamp >= times[0] + WINDOW
+    sid = open_session(consent, hospital2, patient)
+    consent.reviewBreakGlass(sid, False, {"from": patient})  # three within the window again
+    with reverts("ConsentBreakGlassLimitReached", hospital2, 3, times[1] + WINDOW):
+        consent.openBreakGlass(accounts[15], JUSTIFICATION, {"from": hospital2})
+
+
+def test_open_sessions_stop_when_the_limit_is_reached(consent, patient, hospital2, regulator, patients):
+    open_session(consent, hospital2, patient)  # opened before the reviews land
+    dispute_sessions(consent, hospital2, patients, regulator)
+    assert not emergency_read(consent, patient, hospital2)
+
+
+def test_limit_counts_disputes_by_patients_guardians_and_regulators(
+    consent, patient, hospital2, regulator, patients, guardian
+):
+    consent.addGuardian(guardian, {"from": patients[1]})
+    for p, reviewer in zip(patients, (patients[0], guardian, regulator), strict=True):
+        dispute_sessions(consent, hospital2, [p], reviewer)
+    assert consent.disputedSessions(hospital2) == 3
+    with reverts("ConsentBreakGlassLimitReached"):
+        consent.openBreakGlass(patient, JUSTIFICATION, {"from": hospital2})
+
+
+def test_institution_cannot_review_its_own_session_as_guardian(consent, patient, hospital2, session_id):
+    consent.addGuardian(hospital2, {"from": patient})
+    with reverts("ConsentNotReviewer", hospital2, session_id):
+        consent.reviewBreakGlass(session_id, True, {"from": hospital2})
+
+
+# ─── Guardian grants end with the guardianship ─────────────────────────────────────────────
+
+
+def guardian_grant(consent, patient, guardian, grantee, **kw):
+    return consent.grant(terms(patient, grantee, **kw), {"from": guardian}).events["ConsentGranted"][
+        "grantId"
+    ]
+
+
+def test_guardian_cannot_grant_to_itself(consent, patient, guardian):
+    consent.addGuardian(guardian, {"from": patient})
+    with reverts("ConsentGrantToGuardian", patient, guardian, guardian):
+        consent.grant(terms(patient, guardian), {"from": guardian})
+    with reverts("ConsentGrantToGuardian", patient, guardian, guardian):
+        consent.grant(terms(patient, guardian, ScopeKind.RECORD, RECORD), {"from": guardian})
+    assert not check(consent, patient, guardian)[0]
+
+
+def test_guardian_cannot_grant_to_another_guardian(consent, patient, guardian, accounts):
+    second = accounts[17]
+    consent.addGuardian(guardian, {"from": patient})
+    consent.addGuardian(second, {"from": patient})
+    with reverts("ConsentGrantToGuardian", patient, guardian, second):
+        consent.grant(terms(patient, second), {"from": guardian})
+
+
+def test_patient_may_grant_its_guardian(consent, patient, guardian):
+    consent.addGuardian(guardian, {"from": patient})
+    consent.grant(terms(patient, guardian), {"from": patient})
+    assert check(consent, patient, guardian)[0]
+
+
+def test_guardian_cannot_grant_to_itself_by_signature(consent, patient, outsider):
+    guardian = Account.create()
+    consent.addGuardian(guardian.address, {"from": patient})
+    t = terms(patient, guardian.address)
+    deadline = chain[-1].timestamp + 600
+    nonce = consent.nonces(patient)
+    sig = sign_grant_independently(consent, guardian.key, t, guardian.address, nonce, deadline)
+    with reverts("ConsentGrantToGuardian", patient, guardian.address, guardian.address):
+        consent.grantBySig(t, guardian.address, nonce, deadline, sig, {"from": outsider})
+
+
+def test_guardian_grants_end_with_the_guardianship(consent, patient, guardian, hospital2):
+    consent.addGuardian(guardian, {"from": patient})
+    gid = guardian_grant(consent, patient, guardian, hospital2)
+    assert consent.grantOf(gid)[0]["byGuardian"]
+    assert consent.guardianOfGrant(gid) == (guardian, True)
+    consent.removeGuardian(guardian, {"from": patient})
+    assert not check(consent, patient, hospital2)[0]
+    assert consent.grantOf(gid)[1] == GrantStatus.LAPSED
+    assert consent.guardianOfGrant(gid) == (guardian, False)
+
+
+def test_guardian_signed_grants_end_with_the_guardianship(consent, patient, hospital2, outsider):
+    guardian = Account.create()
+    consent.addGuardian(guardian.address, {"from": patient})
+    t = terms(patient, hospital2, ScopeKind.CATEGORY, LAB)
+    deadline = chain[-1].timestamp + 600
+    nonce = consent.nonces(patient)
+    sig = sign_grant_independently(consent, guardian.key, t, guardian.address, nonce, deadline)
+    gid = consent.grantBySig(t, guardian.address, nonce, deadline, sig, {"from": outsider}).events[
+        "ConsentGranted"
+    ]["grantId"]
+    assert check(consent, patient, hospital2, category=LAB)[0]
+    consent.removeGuardian(guardian.address, {"from": patient})
+    assert not check(consent, patient, hospital2, category=LAB)[0]
+    assert consent.grantOf(gid)[1] == GrantStatus.LAPSED
+
+
+def test_patient_grants_survive_guardian_removal(consent, patient, guardian, hospital, hospital2):
+    consent.addGuardian(guardian, {"from": patient})
+    own = consent.grant(terms(patient, hospital), {"from": patient}).events["ConsentGranted"]["grantId"]
+    guardian_grant(consent, patient, guardian, hospital2)
+    consent.removeGuardian(guardian, {"from": patient})
+    assert check(consent, patient, hospital) == (True, own, False)
+    assert consent.grantOf(own)[1] == GrantStatus.ACTIVE
+    assert consent.guardianOfGrant(own) == (ZERO, False)
+    assert not check(consent, patient, hospital2)[0]
+
+
+def test_reappointed_guardian_does_not_revive_old_grants(consent, patient, guardian, hospital2):
+    consent.addGuardian(guardian, {"from": patient})
+    gid = guardian_grant(consent, patient, guardian, hospital2)
+    consent.removeGuardian(guardian, {"from": patient})
+    consent.addGuardian(guardian, {"from": patient})
+    assert not check(consent, patient, hospital2)[0]
+    assert consent.grantOf(gid)[1] == GrantStatus.LAPSED
+    # A grant given in the new term works (and ends with it).
+    assert guardian_grant(consent, patient, guardian, hospital2) == gid
+    assert check(consent, patient, hospital2)[0]
+
+
+def test_ex_guardian_cannot_revoke(consent, patient, guardian, hospital2):
+    consent.addGuardian(guardian, {"from": patient})
+    gid = guardian_grant(consent, patient, guardian, hospital2)
+    own = consent.grant(terms(patient, hospital2, ScopeKind.RECORD, RECORD), {"from": patient}).events[
+        "ConsentGranted"
+    ]["grantId"]
+    consent.removeGuardian(guardian, {"from": patient})
+    for grant_id in (gid, own):
+        with reverts("ConsentNotPatientOrGuardian", guardian, patient):
+            consent.revoke(grant_id, {"from": guardian})
+
+
+def test_ex_guardian_cannot_act_by_signature(consent, patient, hospital, hospital2, outsider):
+    guardian = Account.create()
+    consent.addGuardian(guardian.address, {"from": patient})
+    own = consent.grant(terms(patient, hospital), {"from": patient}).events["ConsentGranted"]["grantId"]
+    deadline = chain[-1].timestamp + 600
+    nonce = consent.nonces(patient)
+    # Signed while still in office, submitted after the removal.
+    t = terms(patient, hospital2)
+    grant_sig = sign_grant_independently(consent, guardian.key, t, guardian.address, nonce, deadline)
+    revoke_hash = keccak(
+        encode(
+            ["bytes32", "bytes32", "address", "uint256", "uint256"],
+            [keccak(REVOKE_TYPE), bytes(own), guardian.address, nonce, deadline],
+        )
+    )
+    s = keys.PrivateKey(guardian.key).sign_msg_hash(independent_digest(consent, revoke_hash))
+    revoke_sig = s.r.to_bytes(32, "big") + s.s.to_bytes(32, "big") + bytes([s.v + 27])
+    consent.removeGuardian(guardian.address, {"from": patient})
+    with reverts("ConsentSignerNotAuthorized", guardian.address, patient):
+        consent.grantBySig(t, guardian.address, nonce, deadline, grant_sig, {"from": outsider})
+    with reverts("ConsentSignerNotAuthorized", guardian.address, patient):
+        consent.revokeBySig(own, guardian.address, nonce, deadline, revoke_sig, {"from": outsider})
+    assert check(consent, patient, hospital)[0]
+
+
+def test_patient_revokes_a_lapsed_guardian_grant(consent, patient, guardian, hospital2):
+    consent.addGuardian(guardian, {"from": patient})
+    gid = guardian_grant(consent, patient, guardian, hospital2)
+    consent.removeGuardian(guardian, {"from": patient})
+    consent.revoke(gid, {"from": patient})
+    assert consent.grantOf(gid)[1] == GrantStatus.REVOKED
+
+
+def test_patient_regrant_replaces_a_guardian_grant_and_outlives_the_guardian(
+    consent, patient, guardian, hospital2
+):
+    consent.addGuardian(guardian, {"from": patient})
+    gid = guardian_grant(consent, patient, guardian, hospital2)
+    assert (
+        consent.grant(terms(patient, hospital2), {"from": patient}).events["ConsentGranted"]["grantId"] == gid
+    )
+    consent.removeGuardian(guardian, {"from": patient})
+    assert check(consent, patient, hospital2)[0]
+    assert not consent.grantOf(gid)[0]["byGuardian"]
+
+
+def test_grant_starting_after_2106_is_rejected(consent, patient, hospital):
+    with reverts("ConsentInvalidWindow", 2**32, NO_END):
+        consent.grant(terms(patient, hospital, nb=2**32), {"from": patient})
+
+
+def test_open_ended_grant_is_stored_in_32_bits(consent, patient, hospital, granted):
+    record, status = consent.grantOf(granted)
+    assert (record["notAfter"], status) == (2**32 - 1, GrantStatus.ACTIVE)

@@ -223,7 +223,7 @@ def test_second_open_proposal_for_subject_reverts(registry, regulator, hospital,
     pid = opened_id(
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
     )
-    with reverts("RegistrySubjectHasOpenProposal", applicant, pid):
+    with reverts("RegistrySubjectHasOpenProposal", applicant, Action.ADMIT, pid):
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": hospital})
 
 
@@ -487,10 +487,205 @@ def test_bad_rating_in_change_reverts(registry, regulator, pharmacy, action, rat
         registry.proposeChange(pharmacy, action, rating, {"from": regulator})
 
 
-def test_change_proposal_blocks_second_for_same_member(registry, regulator, hospital, pharmacy):
+def test_change_proposal_blocks_second_for_same_member_and_action(registry, regulator, hospital, pharmacy):
+    # One open proposal per (subject, action): a second suspension waits for the first.
     pid = opened_id(registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": regulator}))
-    with reverts("RegistrySubjectHasOpenProposal", pharmacy, pid):
-        registry.proposeChange(pharmacy, Action.REMOVE, 0, {"from": hospital})
+    with reverts("RegistrySubjectHasOpenProposal", pharmacy, Action.SUSPEND, pid):
+        registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": hospital})
+    assert registry.openProposalOf(pharmacy, Action.SUSPEND) == pid
+    assert registry.openProposalOf(pharmacy, Action.REMOVE) == 0
+
+
+# ─── No shielding: self-proposals, one lock per (subject, action), fitness at execution ────
+
+
+@pytest.mark.parametrize(
+    ("action", "rating"),
+    [(Action.CHANGE_RATING, 99), (Action.SUSPEND, 0), (Action.REMOVE, 0)],
+)
+def test_member_cannot_propose_about_itself(registry, pharmacy, action, rating):
+    with reverts("RegistrySelfProposal", pharmacy, action):
+        registry.proposeChange(pharmacy, action, rating, {"from": pharmacy})
+    assert registry.proposalCount() == 0
+
+
+def test_open_rating_proposal_does_not_shield_from_suspension(
+    registry, regulator, hospital2, pharmacy, big_voters
+):
+    # A friend opens a harmless rating change about the member about to be suspended...
+    shield = opened_id(registry.proposeChange(pharmacy, Action.CHANGE_RATING, 55, {"from": hospital2}))
+    # ...and the suspension can still be opened and passed.
+    pid = opened_id(registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": regulator}))
+    pass_with(registry, pid, big_voters)
+    assert registry.memberOf(pharmacy)["status"] == MemberStatus.SUSPENDED
+    assert registry.proposal(shield)["status"] == ProposalStatus.OPEN
+
+
+def test_open_reinstatement_does_not_shield_from_removal(
+    registry, regulator, hospital2, pharmacy, big_voters
+):
+    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
+    opened_id(registry.proposeChange(pharmacy, Action.REINSTATE, 0, {"from": hospital2}))
+    change(registry, regulator, pharmacy, Action.REMOVE, 0, big_voters)
+    assert registry.memberOf(pharmacy)["status"] == MemberStatus.REVOKED
+
+
+def superseding_vote(registry, proposal_id, voters):
+    """Votes yes until the proposal closes; returns the closing transaction."""
+    for voter in voters:
+        if registry.proposal(proposal_id)["status"] != ProposalStatus.OPEN:
+            break
+        if registry.hasVoted(proposal_id, voter):
+            continue
+        tx = registry.vote(proposal_id, True, {"from": voter})
+    return tx
+
+
+def test_reinstatement_after_removal_is_superseded(registry, regulator, hospital2, pharmacy, big_voters):
+    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
+    reinstate = opened_id(registry.proposeChange(pharmacy, Action.REINSTATE, 0, {"from": hospital2}))
+    change(registry, regulator, pharmacy, Action.REMOVE, 0, big_voters)
+    total = registry.totalActiveWeight()
+    tx = superseding_vote(registry, reinstate, [regulator, *big_voters])
+    assert tx.events["ProposalSuperseded"]["proposalId"] == reinstate
+    assert tx.events["ProposalSuperseded"]["subjectStatus"] == MemberStatus.REVOKED
+    assert "ProposalExecuted" not in tx.events
+    assert "MemberStatusChanged" not in tx.events
+    assert registry.proposal(reinstate)["status"] == ProposalStatus.SUPERSEDED
+    assert registry.memberOf(pharmacy)["status"] == MemberStatus.REVOKED  # removal stays final
+    assert registry.totalActiveWeight() == total
+    assert registry.openProposalOf(pharmacy, Action.REINSTATE) == 0
+
+
+def test_rating_change_after_removal_is_superseded(registry, regulator, hospital2, distributor, big_voters):
+    rating = opened_id(registry.proposeChange(distributor, Action.CHANGE_RATING, 90, {"from": hospital2}))
+    change(registry, regulator, distributor, Action.REMOVE, 0, big_voters)
+    tx = superseding_vote(registry, rating, [regulator, *big_voters])
+    assert tx.events["ProposalSuperseded"]["subjectStatus"] == MemberStatus.REVOKED
+    assert registry.memberOf(distributor)["rating"] == RATINGS["distributor"]
+
+
+def test_suspension_after_removal_is_superseded(registry, regulator, hospital2, pharmacy, big_voters):
+    suspend = opened_id(registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": hospital2}))
+    change(registry, regulator, pharmacy, Action.REMOVE, 0, big_voters)
+    superseding_vote(registry, suspend, [regulator, *big_voters])
+    assert registry.proposal(suspend)["status"] == ProposalStatus.SUPERSEDED
+    assert registry.memberOf(pharmacy)["status"] == MemberStatus.REVOKED
+
+
+def test_concurrent_suspension_and_rating_change_both_apply(
+    registry, regulator, hospital2, distributor, big_voters
+):
+    rating = opened_id(registry.proposeChange(distributor, Action.CHANGE_RATING, 10, {"from": hospital2}))
+    change(registry, regulator, distributor, Action.SUSPEND, 0, big_voters)
+    superseding_vote(registry, rating, [regulator, *big_voters])
+    assert registry.proposal(rating)["status"] == ProposalStatus.EXECUTED
+    assert registry.memberOf(distributor)["rating"] == 10
+    assert registry.totalActiveWeight() == TOTAL - RATINGS["distributor"]
+    change(registry, regulator, distributor, Action.REINSTATE, 0, big_voters)
+    assert registry.totalActiveWeight() == TOTAL - RATINGS["distributor"] + 10
+
+
+# ─── Vote weight is the weight at the proposal's opening ───────────────────────────────────
+
+
+def test_rating_increase_after_opening_does_not_raise_vote_weight(
+    registry, regulator, applicant, distributor, big_voters
+):
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
+    change(registry, regulator, distributor, Action.CHANGE_RATING, 75, big_voters)
+    assert registry.weightOf(distributor) == 75
+    assert registry.votingWeight(pid, distributor) == RATINGS["distributor"]
+    tx = registry.vote(pid, True, {"from": distributor})
+    assert tx.events["VoteCast"]["weight"] == RATINGS["distributor"]
+    assert registry.proposal(pid)["yesWeight"] == FOUNDER_RATING + RATINGS["distributor"]
+
+
+def test_rating_decrease_after_opening_does_not_lower_vote_weight(
+    registry, regulator, applicant, hospital, hospital2, insurer, laboratory, manufacturer
+):
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
+    change(
+        registry,
+        regulator,
+        hospital,
+        Action.CHANGE_RATING,
+        10,
+        [hospital2, insurer, laboratory, manufacturer],
+    )
+    assert registry.weightOf(hospital) == 10
+    tx = registry.vote(pid, False, {"from": hospital})
+    assert tx.events["VoteCast"]["weight"] == RATINGS["hospital"]
+    assert registry.proposal(pid)["noWeight"] == RATINGS["hospital"]
+
+
+def test_rating_change_executed_before_opening_counts(
+    registry, regulator, applicant, distributor, big_voters
+):
+    change(registry, regulator, distributor, Action.CHANGE_RATING, 75, big_voters)
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
+    assert registry.proposal(pid)["totalWeight"] == TOTAL - RATINGS["distributor"] + 75
+    assert registry.vote(pid, True, {"from": distributor}).events["VoteCast"]["weight"] == 75
+
+
+def test_change_opened_earlier_but_executed_after_opening_does_not_count(
+    registry, regulator, applicant, distributor, big_voters
+):
+    # The rating change opens first, the admission second, then the rating change executes:
+    # the admission's weights are those of its own opening.
+    earlier = opened_id(registry.proposeChange(distributor, Action.CHANGE_RATING, 75, {"from": regulator}))
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
+    pass_with(registry, earlier, big_voters)
+    assert registry.vote(pid, True, {"from": distributor}).events["VoteCast"]["weight"] == 40
+
+
+def test_member_suspended_after_opening_cannot_vote(registry, regulator, applicant, pharmacy, big_voters):
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
+    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
+    assert registry.votingWeight(pid, pharmacy) == RATINGS["pharmacy"]  # it had weight then...
+    with reverts("RegistryNotActiveMember", pharmacy):  # ...but must be active now
+        registry.vote(pid, True, {"from": pharmacy})
+
+
+def test_member_suspended_and_reinstated_after_opening_votes_with_weight_at_opening(
+    registry, regulator, applicant, distributor, big_voters
+):
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
+    change(registry, regulator, distributor, Action.SUSPEND, 0, big_voters)
+    change(registry, regulator, distributor, Action.CHANGE_RATING, 99, big_voters)
+    change(registry, regulator, distributor, Action.REINSTATE, 0, big_voters)
+    assert registry.vote(pid, True, {"from": distributor}).events["VoteCast"]["weight"] == 40
+
+
+def test_member_suspended_at_opening_cannot_vote_after_reinstatement(
+    registry, regulator, applicant, pharmacy, big_voters
+):
+    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
+    assert registry.proposal(pid)["totalWeight"] == TOTAL - RATINGS["pharmacy"]
+    change(registry, regulator, pharmacy, Action.REINSTATE, 0, big_voters)
+    assert registry.votingWeight(pid, pharmacy) == 0
+    with reverts("RegistryNotEligibleVoter", pid, pharmacy):
+        registry.vote(pid, True, {"from": pharmacy})
+
+
+def test_voting_weight_of_unknown_proposal_reverts(registry, hospital):
+    with reverts("RegistryUnknownProposal", 5):
+        registry.votingWeight(5, hospital)
 
 
 # ─── Views ─────────────────────────────────────────────────────────────────────────────────
@@ -510,3 +705,14 @@ def test_is_active_is_false_for_kind_none(registry, outsider):
 def test_has_voted_tracks_votes(registry, open_admission, regulator, hospital):
     assert registry.hasVoted(open_admission, regulator)
     assert not registry.hasVoted(open_admission, hospital)
+
+
+def test_sdk_reads_voting_weight_and_open_proposals(suite, registry, regulator, applicant, distributor):
+    pid = opened_id(
+        registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
+    )
+    client = suite.registry
+    assert client.voting_weight(pid, distributor.address) == RATINGS["distributor"]
+    assert client.voting_weight(pid, applicant.address) == 0
+    assert client.open_proposal(applicant.address, Action.ADMIT) == pid
+    assert client.open_proposal(applicant.address, Action.SUSPEND) is None
