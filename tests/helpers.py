@@ -37,3 +37,28 @@ def reverts(error: str, *args: object) -> Iterator[None]:
         expected = ", ".join(_norm(a) for a in args)
         got = rest.strip()
         assert got.lower() == expected.lower(), f"{error} arguments: expected {expected}, got {got}"
+
+
+# ─── The gateway's HTTP API, raw (for tests that send what the SDK client never would) ──────
+
+
+def gateway_post(client, path, body):
+    import httpx
+
+    return httpx.post(client.url + path, json=body, timeout=10)
+
+
+def gateway_challenge(client, record_id):
+    from medchain.gateway.protocol import Challenge
+
+    issued = gateway_post(client, "/v1/challenges", {"record_id": "0x" + record_id.hex()})
+    assert issued.status_code == 200, issued.text
+    return Challenge.from_typed_data(issued.json()["typed_data"])
+
+
+def gateway_release(client, challenge, signature):
+    return gateway_post(
+        client,
+        "/v1/releases",
+        {"challenge": "0x" + challenge.nonce.hex(), "signature": "0x" + signature.hex()},
+    )

@@ -19,18 +19,14 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 from web3 import Web3
 
+from medchain.eip712 import DOMAIN_FIELDS
 from medchain.errors import MedChainError
 
 DOMAIN_NAME = "MedChain Custodian Gateway"
 DOMAIN_VERSION = "1"
 PRIMARY_TYPE = "ReleaseRequest"
 TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
+    "EIP712Domain": DOMAIN_FIELDS,
     PRIMARY_TYPE: [
         {"name": "gateway", "type": "string"},
         {"name": "custodian", "type": "address"},

@@ -16,7 +16,7 @@ from medchain import crypto
 from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.ehr import IntegrityError, KeyVault
 from medchain.gateway import GatewayClient, ReleaseLog, verify_log
-from medchain.gateway.protocol import Challenge, sign
+from medchain.gateway.protocol import sign
 from medchain.gateway.service import (
     GatewayError,
     GatewayForbidden,
@@ -25,6 +25,7 @@ from medchain.gateway.service import (
     GatewayUnauthenticated,
 )
 from medchain.store import LocalFolderStore
+from tests.helpers import gateway_challenge, gateway_post, gateway_release
 
 OBSERVATION = {
     "resourceType": "Observation",
@@ -80,22 +81,7 @@ def grant_read(suite, patient, grantee):
     )
 
 
-def post(client, path, body):
-    return httpx.post(client.url + path, json=body, timeout=10)
-
-
-def challenge_for(client, record_id) -> Challenge:
-    issued = post(client, "/v1/challenges", {"record_id": "0x" + record_id.hex()})
-    assert issued.status_code == 200, issued.text
-    return Challenge.from_typed_data(issued.json()["typed_data"])
-
-
-def release(client, challenge, signature):
-    return post(
-        client,
-        "/v1/releases",
-        {"challenge": "0x" + challenge.nonce.hex(), "signature": "0x" + signature.hex()},
-    )
+post, challenge_for, release = gateway_post, gateway_challenge, gateway_release
 
 
 # ─── Who may read ───────────────────────────────────────────────────────────────────────────

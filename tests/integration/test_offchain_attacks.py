@@ -20,10 +20,11 @@ from medchain.consent import Actions, GrantTerms, Purpose
 from medchain.ehr import IntegrityError, KeyVault
 from medchain.errors import ContractRevert, MedChainError, TransactionFailed
 from medchain.gateway import GatewayClient
-from medchain.gateway.protocol import Challenge, sign
+from medchain.gateway.protocol import sign
 from medchain.gateway.service import GatewayError, GatewayForbidden, GatewayNotFound
 from medchain.store import LocalFolderStore, cid_text
 from medchain.types import Action, ProposalStatus
+from tests.helpers import gateway_challenge, gateway_post, gateway_release
 
 OBSERVATION = {
     "resourceType": "Observation",
@@ -63,22 +64,7 @@ def grant_read(suite, patient, grantee, purposes=Purpose.TREAT):
     )
 
 
-def post(client, path, body):
-    return httpx.post(client.url + path, json=body, timeout=10)
-
-
-def challenge_for(client, record_id) -> Challenge:
-    issued = post(client, "/v1/challenges", {"record_id": "0x" + record_id.hex()})
-    assert issued.status_code == 200, issued.text
-    return Challenge.from_typed_data(issued.json()["typed_data"])
-
-
-def release(client, challenge, signature):
-    return post(
-        client,
-        "/v1/releases",
-        {"challenge": "0x" + challenge.nonce.hex(), "signature": "0x" + signature.hex()},
-    )
+post, challenge_for, release = gateway_post, gateway_challenge, gateway_release
 
 
 # ─── Resources: the challenge table, slow bodies, consent checks per release ───────────────
