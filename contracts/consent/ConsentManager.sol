@@ -349,13 +349,13 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     /// @dev The first second at which `institution` is no longer at its dispute limit (0 if never).
     function _limitedUntil(address institution) private view returns (uint40) {
         uint40 thirdLast = _disputes[institution].thirdLast;
-        return thirdLast == 0 ? 0 : thirdLast + DISPUTE_WINDOW;
+        return thirdLast > 0 ? thirdLast + DISPUTE_WINDOW : 0;
     }
 
     /// @dev The first second at which a dispute no longer stops the pair's institution (0 if never).
     function _pairBlockedUntil(PairState storage pair) private view returns (uint40) {
         uint40 disputedAt = pair.lastDisputedAt;
-        return disputedAt == 0 ? 0 : disputedAt + DISPUTE_WINDOW;
+        return disputedAt > 0 ? disputedAt + DISPUTE_WINDOW : 0;
     }
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────
