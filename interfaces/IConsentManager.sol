@@ -17,10 +17,18 @@ pragma solidity 0.8.28;
 /// Break-glass disputes: disputing a session ends it at once, together with the institution's
 /// current session for the same patient (so a session opened before the review landed does not
 /// outlive it). After a dispute the institution may not open another session for that patient
-/// for `DISPUTE_WINDOW` (30 days). An institution with `DISPUTE_LIMIT` (3) sessions disputed within
+/// for `DISPUTE_WINDOW` (30 days). An institution with `DISPUTE_LIMIT` (3) counted disputes within
 /// the last `DISPUTE_WINDOW` may not open any session, and its open sessions stop permitting
-/// access, until the oldest of those disputes is `DISPUTE_WINDOW` old. The patient (or a guardian)
-/// can still give such an institution an ETREAT consent; other institutions are unaffected.
+/// access, until the oldest of those disputes is `DISPUTE_WINDOW` old. A dispute counts unless it
+/// comes within `DISPUTE_WINDOW` of the previous dispute about the same patient: so one patient,
+/// guardian or regulator disputing every renewal of one emergency bars that patient but cannot
+/// stop the institution's break-glass for everyone else; reaching the limit takes disputes about
+/// three patients. The patient (or a guardian) can still give such an institution an ETREAT
+/// consent; other institutions are unaffected.
+///
+/// Signed requests: a patient's requests and its guardians' share the patient's nonce. Appointing
+/// a guardian again (a new term) uses that nonce up, so a request signed before it, by that
+/// guardian in its earlier term or by anyone, no longer applies.
 /// @dev Nothing here is health data: grants name addresses, a record id or a category code digest,
 /// bitmaps and times. Every other contract asks {checkAccess}.
 interface IConsentManager {
@@ -203,7 +211,8 @@ interface IConsentManager {
     /// @param sessionId The session.
     /// @param reviewer Patient, guardian or regulator.
     /// @param review Accepted or Disputed.
-    /// @param disputedTotal The institution's disputed sessions after this review.
+    /// @param disputedTotal The institution's disputed sessions after this review (all of them,
+    /// counted against its limit or not).
     event BreakGlassReviewed(uint256 indexed sessionId, address indexed reviewer, Review review, uint256 disputedTotal);
     /// @notice Emitted when a dispute ends a session before its time (the disputed session itself,
     /// or the institution's current session for the same patient).
@@ -240,7 +249,9 @@ interface IConsentManager {
 
     // ─── Guardians ──────────────────────────────────────────────────────────────────────────
 
-    /// @notice The caller (a patient) appoints `guardian`. Emits {GuardianAdded}.
+    /// @notice The caller (a patient) appoints `guardian`. Appointing a former guardian again starts
+    /// a new term and uses up the patient's current nonce ({nonces}): requests signed before it are
+    /// void. Emits {GuardianAdded}.
     function addGuardian(address guardian) external;
 
     /// @notice The caller (a patient) removes `guardian`; the grants it gave stop permitting access
@@ -259,8 +270,9 @@ interface IConsentManager {
 
     /// @notice Reviews a session: accepted, or disputed. A dispute ends the session and the
     /// institution's current session for the same patient at once, and counts against the
-    /// institution (see the contract notes). Caller: the patient, a guardian, or an active
-    /// regulator. Emits {BreakGlassReviewed}, and {BreakGlassEnded} for each session it ends.
+    /// institution (once per patient per `DISPUTE_WINDOW`; see the contract notes). Caller: the
+    /// patient, a guardian, or an active regulator. Emits {BreakGlassReviewed}, and
+    /// {BreakGlassEnded} for each session it ends.
     function reviewBreakGlass(uint256 sessionId, bool accept) external;
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────

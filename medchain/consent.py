@@ -328,6 +328,7 @@ class ConsentClient(ContractClient):
     # ─── Guardians and break-glass ──────────────────────────────────────────────────────────
 
     def add_guardian(self, patient: Sender, guardian: str) -> None:
+        """Appoints ``guardian``; appointing a former guardian again voids requests signed before."""
         self.chain.transact(self.contract.functions.addGuardian(Web3.to_checksum_address(guardian)), patient)
 
     def remove_guardian(self, patient: Sender, guardian: str) -> None:

@@ -32,8 +32,9 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     uint40 public constant NO_END = type(uint40).max;
     uint40 private constant MAX_BREAK_GLASS = 72 hours;
 
-    /// @notice Disputed sessions within `DISPUTE_WINDOW` at which an institution may no longer
-    /// break the glass. {DisputeLog} keeps exactly this many dispute times.
+    /// @notice Counted disputes within `DISPUTE_WINDOW` at which an institution may no longer
+    /// break the glass (a patient's disputes count once per window). {DisputeLog} keeps exactly
+    /// this many dispute times.
     uint8 public constant DISPUTE_LIMIT = 3;
     /// @notice How long a dispute counts against its institution, and how long after a dispute the
     /// institution may not open a session for the same patient.
@@ -75,8 +76,9 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         uint40 lastDisputedAt;
     }
 
-    /// @dev Per institution, one slot: disputes ever, and the times of the last DISPUTE_LIMIT (3),
-    /// newest first. The institution is at its limit while `thirdLast` is within DISPUTE_WINDOW.
+    /// @dev Per institution, one slot: disputes ever, and the times of the last DISPUTE_LIMIT (3)
+    /// counted ones, newest first (a dispute within DISPUTE_WINDOW of the same pair's previous one
+    /// is not counted). The institution is at its limit while `thirdLast` is within DISPUTE_WINDOW.
     struct DisputeLog {
         uint64 total;
         uint40 last;
@@ -165,8 +167,12 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         if (guardian == msg.sender) revert ConsentSelfGrant(msg.sender);
         Guardianship storage g = _guardians[msg.sender][guardian];
         if (g.active) revert ConsentAlreadyGuardian(msg.sender, guardian);
+        uint64 term = g.term;
         // A new term: grants from an earlier term of this guardian stay ended.
-        _guardians[msg.sender][guardian] = Guardianship({active: true, term: g.term + 1});
+        _guardians[msg.sender][guardian] = Guardianship({active: true, term: term + 1});
+        // A re-appointment also voids requests signed before it: one the guardian signed in an
+        // earlier term would otherwise take effect in this one.
+        if (term != 0) _useNonce(msg.sender);
         emit GuardianAdded(msg.sender, guardian);
     }
 
@@ -228,9 +234,15 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         s.review = Review.Disputed;
         uint40 now_ = uint40(block.timestamp);
         uint64 total = log.total + 1;
-        _disputes[institution] =
-            DisputeLog({total: total, last: now_, secondLast: log.last, thirdLast: log.secondLast});
         PairState storage pair = _pairs[_pairKey(s.patient, institution)];
+        // A pair counts once per DISPUTE_WINDOW against the limit: disputing every renewal of one
+        // emergency must not stop the institution's break-glass for all its other patients.
+        if (now_ >= _pairBlockedUntil(pair)) {
+            _disputes[institution] =
+                DisputeLog({total: total, last: now_, secondLast: log.last, thirdLast: log.secondLast});
+        } else {
+            log.total = total;
+        }
         pair.lastDisputedAt = now_;
         // End the disputed session and the pair's current one (opened before this review landed).
         bool endedItself = _end(s, now_);

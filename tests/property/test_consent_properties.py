@@ -194,7 +194,9 @@ class ConsentMachine:
         if accept:
             return
         institution, now = self.sessions[sid][0], tx.timestamp
-        self.disputes[institution].append(now)
+        # A pair's dispute counts against the limit once per window (one patient in this machine).
+        if now >= self.pair_disputed.get(institution, -WINDOW) + WINDOW:
+            self.disputes[institution].append(now)
         self.pair_disputed[institution] = now
         for ended in {sid, self.latest[institution]}:
             self.sessions[ended][1] = min(self.sessions[ended][1], now - 1)
