@@ -18,7 +18,16 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import deploy_with
-from medchain.claims import NO_DRUG, ClaimView, CoverageTable, DispenseRef, PlanTerms, lot_code, patient_ref
+from medchain.claims import (
+    MEDICATION_DISPENSE,
+    NO_DRUG,
+    ClaimView,
+    CoverageTable,
+    DispenseRef,
+    PlanTerms,
+    lot_code,
+    patient_ref,
+)
 from medchain.consent import Actions, GrantTerms, Purpose, category_code
 from medchain.ehr import AnchoredRecord, RecordHeader
 from medchain.localchain import LocalChain
@@ -157,6 +166,12 @@ def main() -> None:
                 [amended, records[4]],
                 "99213",
                 150 * USD,
+            )
+            suite.consent.grant(
+                p,
+                GrantTerms.for_category(
+                    p.address, pharmacy, MEDICATION_DISPENSE, Actions.APPEND, Purpose.TREAT
+                ),
             )
             salt = hashlib.sha256(f"salt{k}".encode()).digest()
             nonce, _ = suite.drugs.holding(batch, pharmacy)

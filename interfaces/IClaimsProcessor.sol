@@ -23,7 +23,10 @@ import {IEHRIndex} from "./IEHRIndex.sol";
 /// claimed once. The dispense may be a drug claim's only evidence: a pharmacy, which keeps no EHR
 /// records, claims that way. Billing a dispense, with EHR evidence or without, needs the patient's
 /// payment-purpose (HPAYMT) READ consent for the insurer over it: a grant on the dispense id
-/// (record scope), on the `MedicationDispense` category, or on all data.
+/// (record scope), on the `MedicationDispense` category, or on all data. A dispense names the
+/// patient only by a commitment that the dispenser alone makes, so it also needs, as an EHR record
+/// does at anchoring, the patient's treatment relationship with the dispenser: APPEND consent for
+/// TREAT over the `MedicationDispense` category, or on all data, when the dispense is billed.
 ///
 /// Years. Coverage years count from the start of a patient's first enrolment in the plan, and a
 /// renewal keeps that origin and the year's running totals, so letting coverage lapse and
@@ -205,6 +208,9 @@ interface IClaimsProcessor {
     error ClaimsInvalidDispense(bytes32 dispenseId);
     /// @notice Thrown when a dispense was already claimed.
     error ClaimsDispenseAlreadyClaimed(bytes32 dispenseId);
+    /// @notice Thrown when a dispense is billed by a dispenser the patient has no treatment
+    /// relationship with: no APPEND consent for TREAT over `MedicationDispense` (or all data) to it.
+    error ClaimsNoTreatmentRelationship(address patient, address dispenser);
     /// @notice Thrown when no claim has this record (altered or never submitted).
     error ClaimsUnknownClaim(bytes32 claimId);
     /// @notice Thrown when the claim's status does not allow the operation.

@@ -124,6 +124,10 @@ interface IDrugProvenance {
     error DrugBatchExpired(bytes32 batchId, uint40 expiry);
     /// @notice Thrown when a patient reference is zero.
     error DrugInvalidPatientRef();
+    /// @notice Thrown when a dispense would get the id of an earlier one (same dispenser, patient
+    /// reference and quantity, from the same available units in the same second): its claim could
+    /// not be told from the earlier one's. Retry in the next block.
+    error DrugDispenseExists(bytes32 dispenseId);
     /// @notice Thrown when the caller is neither the batch's manufacturer, active as a manufacturer,
     /// nor an active regulator.
     error DrugNotAuthority(address account);
@@ -209,7 +213,8 @@ interface IDrugProvenance {
     function cancelShipment(ShipmentRef calldata ref) external;
 
     /// @notice Dispenses units to a patient reference (see {Dispensed}), before the batch's expiry.
-    /// Caller: an active pharmacy, hospital or clinic holding them.
+    /// Caller: an active pharmacy, hospital or clinic holding them. Each dispense has its own id
+    /// (a drug claim bills it once), so an identical one in the same second reverts {DrugDispenseExists}.
     function dispense(bytes32 batchId, uint64 quantity, bytes32 patientRef) external returns (bytes32 dispenseId);
 
     /// @notice Puts an Active batch on hold: no ship, receive or dispense until released.

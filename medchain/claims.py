@@ -33,8 +33,9 @@ ENROL_FIELDS = [
     {"name": "deadline", "type": "uint256"},
 ]
 MEDICATION_DISPENSE = "MedicationDispense"
-"""The consent category under which a dispense is disclosed to an insurer for payment: the
-insurer needs the patient's READ consent for HPAYMT on it (or on the dispense id, or on all data)."""
+"""The consent category of dispenses. To bill one, the insurer needs the patient's READ consent for
+HPAYMT on it (or on the dispense id, or on all data), and the dispenser the patient's treatment
+relationship: APPEND consent for TREAT on it (or on all data), as a custodian needs for a record."""
 
 # RecordAnchored(bytes32 indexed recordId, address indexed patient, address indexed custodian,
 #                bytes32 fingerprint, bytes32 category, bytes32 previous, bytes cid)
@@ -408,6 +409,11 @@ class ClaimsClient(ContractClient):
                 looked up on chain). Empty for a pharmacy's drug claim: the dispense is the evidence.
             service: A drug service (one with a GTIN) needs ``drug``, a dispense of that product
                 by ``provider`` to ``patient``; other services take no dispense.
+
+        Raises:
+            ContractRevert: the contract's refusal by name, e.g. ``ClaimsNoPaymentConsent`` (the
+                insurer may not see the evidence for payment) or ``ClaimsNoTreatmentRelationship``
+                (the patient gave the dispenser no APPEND/TREAT consent over ``MedicationDispense``).
         """
         headers: list[RecordHeader] = []
         for record in evidence:

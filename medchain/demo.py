@@ -568,11 +568,18 @@ def claims_step(
         patient.address, insurer, MEDICATION_DISPENSE, Actions.READ, Purpose.HPAYMT
     )
     consent.submit_signed_grant(insurer, medication, consent.sign_grant(patient, medication))
+    # The patient's treatment relationship with its pharmacy: only then may it bill a dispense
+    # (a dispense names the patient by the pharmacy's own commitment, which proves no visit).
+    treated = GrantTerms.for_category(
+        patient.address, pharmacy, MEDICATION_DISPENSE, Actions.APPEND, Purpose.TREAT
+    )
+    consent.submit_signed_grant(pharmacy, treated, consent.sign_grant(patient, treated))
     drug, drug_proof = table.service("J3490 drug", gtin)
     drug_claim = c.submit(pharmacy, plan, patient.address, [], drug, drug_proof, 40 * usd, dispensed)
     out.print(
         f"{names[pharmacy]} dispensed lot AMX-2612 to the patient and billed it with the dispense as "
-        f"evidence (the patient let {names[insurer]} see dispenses for payment): "
+        f"evidence (the patient let {names[insurer]} see dispenses for payment, and is the "
+        f"pharmacy's patient): "
         f"{drug_claim.status.name.lower()}, plan pays {drug_claim.amount / usd:.2f}"
     )
     try:

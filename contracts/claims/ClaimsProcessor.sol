@@ -23,6 +23,8 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
 
     uint16 private constant BPS = 10_000;
     uint8 private constant ACTION_READ = 1;
+    uint8 private constant ACTION_APPEND = 2;
+    uint8 private constant PURPOSE_TREAT = 0;
     uint8 private constant PURPOSE_HPAYMT = 1;
     /// @dev The consent category a dispense is disclosed under (the FHIR resource type).
     bytes32 private constant MEDICATION_DISPENSE = bytes32("MedicationDispense");
@@ -398,7 +400,9 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
     }
 
     /// @dev A drug service is claimed with a dispense of a batch of its GTIN, by the caller, to this
-    /// patient, within the coverage period, not claimed before, that the insurer may see for payment.
+    /// patient, within the coverage period, not claimed before, by a dispenser the patient has a
+    /// treatment relationship with (the dispense's patient reference is the dispenser's word alone),
+    /// that the insurer may see for payment.
     function _checkDispense(address patient, address insurer, uint40 start, uint64 gtin, DrugDispense calldata d)
         private
         returns (bytes32 dispenseId)
@@ -413,6 +417,10 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         (bool allowed,,) =
             CONSENT.checkAccess(patient, insurer, dispenseId, MEDICATION_DISPENSE, ACTION_READ, PURPOSE_HPAYMT);
         if (!allowed) revert ClaimsNoPaymentConsent(insurer, dispenseId);
+        // As EHRIndex asks of a record's custodian at anchoring (category or all data).
+        (bool treated,,) =
+            CONSENT.checkAccess(patient, msg.sender, bytes32(0), MEDICATION_DISPENSE, ACTION_APPEND, PURPOSE_TREAT);
+        if (!treated) revert ClaimsNoTreatmentRelationship(patient, msg.sender);
         _evidenceUsed[dispenseId] = true;
     }
 

@@ -161,6 +161,8 @@ contract DrugProvenance is IDrugProvenance {
             revert DrugInsufficientHolding(batchId, msg.sender, available, quantity);
         }
         dispenseId = keccak256(abi.encode(batchId, msg.sender, patientRef, quantity, available, block.timestamp));
+        // A receive or cancellation can restore `available` within the second: one id, one dispense.
+        if (_dispensed[dispenseId]) revert DrugDispenseExists(dispenseId);
         // Cannot underflow: quantity <= available was checked above.
         unchecked {
             h.available = available - quantity;

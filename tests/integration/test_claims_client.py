@@ -164,6 +164,14 @@ def test_pharmacy_claims_a_dispense_through_the_sdk(
             patient.address, setup["insurer"], MEDICATION_DISPENSE, Actions.READ, Purpose.HPAYMT
         ),
     )
+    with pytest.raises(ContractRevert, match="ClaimsNoTreatmentRelationship"):  # a pharmacy it never used
+        claims.submit(pharmacy.address, setup["plan"], patient.address, [], service, proof, 40 * USD, ref)
+    suite.consent.grant(
+        patient.address,
+        GrantTerms.for_category(
+            patient.address, pharmacy.address, MEDICATION_DISPENSE, Actions.APPEND, Purpose.TREAT
+        ),
+    )
     claim = claims.submit(pharmacy.address, setup["plan"], patient.address, [], service, proof, 40 * USD, ref)
     assert (claim.status, claim.patient_share) == (ClaimStatus.PAID, 40 * USD)  # all deductible
     fhir = claim_resources(claim, setup["insurer"], suite.deployment.chain_id, 40 * USD, service, [])

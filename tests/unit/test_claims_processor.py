@@ -639,7 +639,17 @@ def test_billing_a_dispense_needs_the_insurers_consent_for_dispenses(
 
 
 @pytest.fixture
-def pharmacy_stock(drugs, products, manufacturer, pharmacy):
+def pharmacy_stock(drugs, consent, products, manufacturer, pharmacy, patient):
+    """The patient's pharmacy: the patient's treatment relationship with it, and its stock."""
+    give(
+        consent,
+        patient,
+        pharmacy,
+        Actions.APPEND,
+        Purpose.TREAT,
+        ScopeKind.CATEGORY,
+        category_code("MedicationDispense"),
+    )
     return {
         GTIN_A: stock(drugs, manufacturer, pharmacy, GTIN_A, "PH-A"),
         GTIN_B: stock(drugs, manufacturer, pharmacy, GTIN_B, "PH-B"),
