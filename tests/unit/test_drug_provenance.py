@@ -369,11 +369,17 @@ def test_constructor_rejects_zero_registry(regulator):
 
 @pytest.mark.skipif("network.show_active() != 'development'", reason="pins block timestamps with Anvil")
 def test_identical_shipment_in_the_same_second_reverts(drugs, batch, manufacturer, distributor, web3):
+    # Every block pinned to one second (a tick between blocks would otherwise make the ids differ).
+    second = web3.eth.get_block("latest")["timestamp"] + 60
+    pin = lambda: web3.provider.make_request("evm_setNextBlockTimestamp", [second])  # noqa: E731
+    pin()
     first = drugs.ship(batch, distributor, 10, {"from": manufacturer})
+    pin()
     drugs.cancelShipment(ref_of(first), {"from": manufacturer})  # holding is back to what it was
-    web3.provider.make_request("evm_setNextBlockTimestamp", [first.timestamp])
+    pin()
     with reverts("DrugShipmentExists", first.events["Shipped"]["shipmentId"]):
         drugs.ship(batch, distributor, 10, {"from": manufacturer})
+    web3.provider.make_request("evm_mine", [])  # uses up the pinned time if the refused call made no block
 
 
 def test_release_by_others_reverts(drugs, batch, manufacturer, distributor, outsider):
