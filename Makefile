@@ -33,13 +33,13 @@ help:
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
-$(PY_STAMP): pyproject.toml requirements-dev.txt requirements.lock tools/setup/python.sh
+$(PY_STAMP): pyproject.toml requirements-dev.txt requirements.lock tools/setup/python.sh tools/setup/venv.sh
 	@tools/setup/python.sh
 
 $(NODE_STAMP): package.json package-lock.json tools/setup/node.sh
 	@tools/setup/node.sh
 
-$(SLITHER_STAMP): tools/setup/slither-requirements.txt tools/setup/slither.sh
+$(SLITHER_STAMP): tools/setup/slither-requirements.txt tools/setup/slither.sh tools/setup/venv.sh
 	@tools/setup/slither.sh
 
 build: setup
