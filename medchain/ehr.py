@@ -179,8 +179,15 @@ class EHRClient(ContractClient):
         The fingerprint is a salted commitment (:func:`medchain.crypto.commitment`); the salt is
         encrypted with the record, so only key holders can check it against the plaintext.
         """
-        resource_type = validate_fhir(resource)
-        canonical = crypto.canonical_json(resource)
+        return self._prepare_valid(
+            validate_fhir(resource), crypto.canonical_json(resource), patient, custodian, previous
+        )
+
+    @staticmethod
+    def _prepare_valid(
+        resource_type: str, canonical: bytes, patient: str, custodian: str, previous: bytes
+    ) -> Prepared:
+        """:meth:`prepare` for a resource already validated and canonicalised."""
         salt = crypto.new_salt()
         header = RecordHeader(
             patient, custodian, crypto.commitment(salt, canonical), category_code(resource_type), previous
@@ -231,11 +238,12 @@ class EHRClient(ContractClient):
         custodian_address = _address_of(custodian)
         _require_custodian_key(custodian_address, [r.address for r in readers])
         previous_id = previous.id if previous else ZERO32
-        validate_fhir(resource)
-        key = request_key(patient, custodian_address, previous_id, crypto.canonical_json(resource))
+        resource_type = validate_fhir(resource)
+        canonical = crypto.canonical_json(resource)
+        key = request_key(patient, custodian_address, previous_id, canonical)
         staged = vault.pending(key)
         if staged is None:
-            prepared = self.prepare(resource, patient, custodian_address, previous_id)
+            prepared = self._prepare_valid(resource_type, canonical, patient, custodian_address, previous_id)
             cid = self.store.put(prepared.ciphertext)
             staged = _staged(prepared, cid)
             vault.stage(
@@ -281,9 +289,9 @@ class EHRClient(ContractClient):
         _require_custodian_key(custodian_address, [custodian_key.address])
         if not items:
             raise MedChainError("a batch needs at least one record")
-        canonicals = []
+        kinds, canonicals = [], []
         for _patient, resource in items:
-            validate_fhir(resource)
+            kinds.append(validate_fhir(resource))
             canonicals.append(crypto.canonical_json(resource))
         keys = [
             request_key(p, custodian_address, ZERO32, c) for (p, _r), c in zip(items, canonicals, strict=True)
@@ -296,7 +304,10 @@ class EHRClient(ContractClient):
                 vault, {s.record_id: _batch_readers(s, custodian_key, patient_keys) for s in staged}
             )
         else:
-            prepared = [self.prepare(resource, patient, custodian_address) for patient, resource in items]
+            prepared = [
+                self._prepare_valid(kind, canonical, patient, custodian_address, ZERO32)
+                for (patient, _resource), kind, canonical in zip(items, kinds, canonicals, strict=True)
+            ]
             cids = [self.store.put(p.ciphertext) for p in prepared]
             staged = [
                 replace(_staged(p, c), batch_key=batch_key) for p, c in zip(prepared, cids, strict=True)
