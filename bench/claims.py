@@ -28,11 +28,11 @@ from medchain.claims import (
     lot_code,
     patient_ref,
 )
-from medchain.consent import Actions, GrantTerms, Purpose, category_code
+from medchain.consent import GrantTerms
 from medchain.ehr import AnchoredRecord, RecordHeader
 from medchain.localchain import LocalChain
 from medchain.store import cid_bytes, cid_of
-from medchain.types import Kind
+from medchain.types import Actions, Kind, Purpose, category_code
 
 USD = 10**6
 THROUGHPUT_CLAIMS = 100
@@ -142,13 +142,19 @@ def main() -> None:
                 )
                 advance(w3, 86400)
             pended = submit("submitClaim, pended", p.address, [records[2]], "70450", 900 * USD)
-            transact("approve pended claim + pay", fn.approve(pended.record, pended.amount), insurer)
+            transact(
+                "approve pended claim + pay", fn.approve(pended.record.as_tuple(), pended.amount), insurer
+            )
             advance(w3, 86400)
             denied = submit("submitClaim, pended", p.address, [records[3]], "70450", 900 * USD)
-            transact("deny pended claim", fn.deny(denied.record, 1), insurer)
-            transact("appeal (re-adjudicated, reserved)", fn.appeal(denied.record), hospital)
+            transact("deny pended claim", fn.deny(denied.record.as_tuple(), 1), insurer)
+            transact("appeal (re-adjudicated, reserved)", fn.appeal(denied.record.as_tuple()), hospital)
             appealed = c.claim(denied.id)
-            transact("approve appealed claim + pay", fn.approve(appealed.record, appealed.amount), insurer)
+            transact(
+                "approve appealed claim + pay",
+                fn.approve(appealed.record.as_tuple(), appealed.amount),
+                insurer,
+            )
             advance(w3, 86400)
             amended = RecordHeader(
                 p.address,

@@ -10,7 +10,8 @@ from web3 import Web3
 
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain
-from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
+from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
+from medchain.suite import Suite
 from medchain.types import Kind
 
 

@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import deploy_with
-from medchain.consent import Actions, GrantTerms, Purpose, category_code
+from medchain.consent import GrantTerms
 from medchain.localchain import LocalChain
-from medchain.types import Kind
+from medchain.types import Actions, Kind, Purpose, category_code
 
 ROUNDS = 5
 ZERO32 = b"\0" * 32

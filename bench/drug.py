@@ -18,9 +18,9 @@ from rich.table import Table
 from web3 import Web3
 
 from bench.common import deploy_with
-from medchain.deploy import Suite
-from medchain.drug import lot_bytes
+from medchain.drug import ShipmentRef, lot_bytes
 from medchain.localchain import LocalChain
+from medchain.suite import Suite
 from medchain.types import Kind
 
 GTIN = 9506000134352
@@ -87,7 +87,7 @@ def main() -> None:
             r = chain.transact(fn.ship(batch, pharm, 5), dist)
             gas["ship (distributor)"].append(r["gasUsed"])
             ref = suite.drugs.contract.events.Shipped().process_receipt(r)[0]["args"]["ref"]
-            suite.drugs.receive(pharm, dict(ref))
+            suite.drugs.receive(pharm, ShipmentRef.from_event(ref))
             gas["dispense"].append(chain.transact(fn.dispense(batch, 1, b"\2" * 32), pharm)["gasUsed"])
             for who, authority in (("manufacturer", maker), ("regulator", regulator)):
                 r = chain.transact(fn.quarantine(batch, 1), authority)

@@ -20,12 +20,12 @@ from web3 import Web3
 
 from bench.common import deploy_with
 from medchain import crypto
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.consent import GrantTerms
 from medchain.ehr import validate_fhir
 from medchain.localchain import LocalChain
 from medchain.merkle import MerkleTree
 from medchain.store import LocalFolderStore, cid_bytes
-from medchain.types import Kind
+from medchain.types import Actions, Kind, Purpose
 
 
 def typical_observation(target: int = 2048) -> dict[str, Any]:

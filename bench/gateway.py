@@ -28,12 +28,12 @@ from rich.table import Table
 from bench.common import deploy_with
 from bench.ehr import typical_observation
 from medchain import crypto
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.consent import GrantTerms
 from medchain.ehr import KeyVault
 from medchain.gateway import GatewayClient
 from medchain.localchain import LocalChain, dev_private_keys, free_port
 from medchain.store import LocalFolderStore
-from medchain.types import Kind
+from medchain.types import Actions, Kind, Purpose
 
 RECORDS = 20
 SEQUENTIAL = 200

@@ -17,7 +17,7 @@ from rich.table import Table
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain
 from medchain.localchain import LocalChain
-from medchain.types import Action, Kind
+from medchain.types import GovernanceAction, Kind
 
 
 def digest(text: str) -> bytes:
@@ -53,7 +53,7 @@ def main() -> None:
                 break
         rows.append(("vote reaching quorum + admit", r["gasUsed"], "executes: admits the laboratory"))
 
-        def change(action: Action, subject: str, rating: int = 0) -> tuple[int, int]:
+        def change(action: GovernanceAction, subject: str, rating: int = 0) -> tuple[int, int]:
             tx = chain.transact(fn.proposeChange(subject, int(action), rating), founder)
             pid = int(chain.call(fn.proposalCount()))
             last = 0
@@ -65,13 +65,13 @@ def main() -> None:
                 last = chain.transact(fn.vote(pid, True), voter)["gasUsed"]
             return tx["gasUsed"], last
 
-        p, v = change(Action.SUSPEND, members[4])
+        p, v = change(GovernanceAction.SUSPEND, members[4])
         rows += [("proposeChange (suspend)", p, ""), ("vote executing suspend", v, "")]
-        p, v = change(Action.REINSTATE, members[4])
+        p, v = change(GovernanceAction.REINSTATE, members[4])
         rows += [("proposeChange (reinstate)", p, ""), ("vote executing reinstate", v, "")]
-        p, v = change(Action.CHANGE_RATING, members[4], 30)
+        p, v = change(GovernanceAction.CHANGE_RATING, members[4], 30)
         rows += [("proposeChange (rating)", p, ""), ("vote executing rating change", v, "")]
-        p, v = change(Action.REMOVE, members[4])
+        p, v = change(GovernanceAction.REMOVE, members[4])
         rows += [("proposeChange (remove)", p, ""), ("vote executing removal", v, "")]
 
         chain.transact(fn.proposeAdmission(acct[8], int(Kind.INSURER), 40, digest("i")), founder)

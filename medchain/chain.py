@@ -12,7 +12,8 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import TimeExhausted, Web3Exception
-from web3.types import RPCEndpoint, TxParams, TxReceipt, Wei
+from web3.logs import DISCARD
+from web3.types import BlockIdentifier, EventData, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from medchain.artifacts import Artifacts, abi_type
 from medchain.errors import ChainError, ContractRevert, TransactionFailed
@@ -223,7 +224,12 @@ def _revert_data(exc: Exception) -> bytes:
 
 
 class ContractClient:
-    """Base of the SDK's per-contract clients: one chain, one contract, events read from a block on."""
+    """Base of the SDK's per-contract clients: the one place that sends, calls and reads events.
+
+    A client method is the contract call and its domain checks; everything else (building the
+    call, sending it from a sender, decoding an event from the receipt, querying events from the
+    deployment block on, the chain's clock) goes through the helpers below.
+    """
 
     def __init__(self, chain: Chain, contract: Contract, from_block: int = 0) -> None:
         self.chain = chain
@@ -233,3 +239,49 @@ class ContractClient:
     @property
     def address(self) -> str:
         return str(self.contract.address)
+
+    def now(self) -> int:
+        """The chain's time: the timestamp of its latest block (not this machine's clock)."""
+        return int(self.chain.w3.eth.get_block("latest")["timestamp"])
+
+    def _function(self, name: str, *args: Any) -> ContractFunction:
+        fn: ContractFunction = self.contract.functions[name](*args)
+        return fn
+
+    def _send(self, sender: Sender, function: str, *args: Any, value: int = 0) -> TxReceipt:
+        """Sends ``function(*args)`` from ``sender`` and waits for the receipt (see ``Chain.transact``)."""
+        return self.chain.transact(self._function(function, *args), sender, value)
+
+    def _call(self, function: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
+        """Calls a view; a custom-error revert becomes ``ContractRevert``."""
+        try:
+            return self._function(function, *args).call(block_identifier=block)
+        except (Web3Exception, ValueError) as exc:
+            raise self.chain.decode_revert(exc) from None
+
+    def _emitted(self, receipt: TxReceipt, event: str) -> list[EventData]:
+        """The ``event`` logs this contract emitted in ``receipt``, decoded."""
+        return list(self.contract.events[event]().process_receipt(receipt, errors=DISCARD))
+
+    def _emitted_field(self, receipt: TxReceipt, event: str, field: str) -> Any:
+        """One field of the first ``event`` this contract emitted in ``receipt``.
+
+        Raises:
+            ChainError: the transaction emitted no such event (a contract at the manifest's address
+                that is not the one the SDK expects).
+        """
+        found = self._emitted(receipt, event)
+        if not found:
+            raise ChainError(
+                f"transaction {receipt['transactionHash'].to_0x_hex()} emitted no {event} from {self.address}"
+            )
+        return found[0]["args"][field]
+
+    def _events(self, event: str, **filters: Any) -> list[EventData]:
+        """Every ``event`` log from the deployment block on whose indexed fields equal ``filters``."""
+        try:
+            return list(
+                self.contract.events[event]().get_logs(from_block=self.from_block, argument_filters=filters)
+            )
+        except (Web3Exception, ValueError, OSError) as exc:
+            raise ChainError(f"the node could not list {event} events: {exc}") from None

@@ -1,12 +1,12 @@
-"""Insurer- and provider-facing clients for ClaimsProcessor, salted coverage tables, FHIR export."""
+"""Insurer- and provider-facing clients for ClaimsProcessor and salted coverage tables.
+
+The FHIR Claim / ClaimResponse export is in :mod:`medchain.fhir`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import IntEnum
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -14,16 +14,14 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
-from web3.logs import DISCARD
 
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.ehr import AnchoredRecord, RecordHeader
 from medchain.eip712 import sign_typed
 from medchain.errors import MedChainError
 from medchain.merkle import MerkleTree
-from medchain.types import fixed_ascii, patient_ref
+from medchain.types import ZERO32, ClaimId, ClaimStatus, PlanId, fixed_ascii, patient_ref
 
-ZERO32 = b"\0" * 32
 ENROL_FIELDS = [
     {"name": "planId", "type": "uint256"},
     {"name": "patient", "type": "address"},
@@ -44,13 +42,8 @@ _RECORD_ANCHORED = Web3.keccak(
 ).to_0x_hex()
 
 
-class ClaimStatus(IntEnum):
-    NONE = 0
-    PENDED = 1
-    APPROVED = 2
-    PAID = 3
-    DENIED = 4
-    APPEALED = 5
+class ClaimNotFoundError(MedChainError):
+    """No claim with that id was submitted."""
 
 
 @dataclass(frozen=True)
@@ -202,19 +195,55 @@ class DispenseRef:
 NO_DRUG = (b"\0" * 20, ZERO32, 0, 0, 0)
 
 
-RECORD_FIELDS = (
-    "planId",
-    "provider",
-    "patient",
-    "evidence",
-    "serviceCommitment",
-    "billed",
-    "maxPayable",
-    "patientShare",
-    "deductiblePart",
-    "year",
-    "submittedAt",
-)
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A claim's immutable record (``IClaimsProcessor.ClaimRecord``): what the contract hashed into
+    its id and what every later call on the claim repeats."""
+
+    plan_id: PlanId
+    provider: str
+    patient: str
+    evidence: bytes
+    """keccak256 of the evidence headers (or of the dispense for a pharmacy's drug claim)."""
+    service_commitment: bytes
+    billed: int
+    max_payable: int
+    patient_share: int
+    deductible_part: int
+    year: int
+    submitted_at: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.plan_id,
+            self.provider,
+            self.patient,
+            self.evidence,
+            self.service_commitment,
+            self.billed,
+            self.max_payable,
+            self.patient_share,
+            self.deductible_part,
+            self.year,
+            self.submitted_at,
+        )
+
+    @classmethod
+    def from_event(cls, record: Any) -> ClaimRecord:
+        """From the ``record`` field of a ``ClaimSubmitted`` event (web3's decoded struct)."""
+        return cls(
+            PlanId(int(record["planId"])),
+            Web3.to_checksum_address(record["provider"]),
+            Web3.to_checksum_address(record["patient"]),
+            bytes(record["evidence"]),
+            bytes(record["serviceCommitment"]),
+            int(record["billed"]),
+            int(record["maxPayable"]),
+            int(record["patientShare"]),
+            int(record["deductiblePart"]),
+            int(record["year"]),
+            int(record["submittedAt"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -227,8 +256,8 @@ class ClaimView:
     approve defaults to ``max_payable``, which follows an appeal's re-adjudication.
     """
 
-    id: bytes
-    record: tuple[Any, ...]
+    id: ClaimId
+    record: ClaimRecord
     status: ClaimStatus
     appealed: bool
     share_settled: bool
@@ -236,20 +265,17 @@ class ClaimView:
     deductible_part: int
     patient_share: int
 
-    def _field(self, name: str) -> Any:
-        return self.record[RECORD_FIELDS.index(name)]
-
     @property
-    def plan_id(self) -> int:
-        return int(self._field("planId"))
+    def plan_id(self) -> PlanId:
+        return self.record.plan_id
 
     @property
     def provider(self) -> str:
-        return str(self._field("provider"))
+        return self.record.provider
 
     @property
     def patient(self) -> str:
-        return str(self._field("patient"))
+        return self.record.patient
 
     @property
     def max_payable(self) -> int:
@@ -257,19 +283,33 @@ class ClaimView:
         appealed (an appeal re-adjudicates it), the figure adjudicated at submission otherwise."""
         if self.status in (ClaimStatus.PENDED, ClaimStatus.APPEALED):
             return self.amount
-        return int(self._field("maxPayable"))
+        return self.record.max_payable
 
     @property
     def billed(self) -> int:
-        return int(self._field("billed"))
+        return self.record.billed
 
     @property
     def year(self) -> int:
-        return int(self._field("year"))
+        return self.record.year
 
     @property
     def submitted_at(self) -> int:
-        return int(self._field("submittedAt"))
+        return self.record.submitted_at
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """A plan's totals: claims per status, amounts paid, the pool left and what of it is reserved."""
+
+    plan: PlanId
+    insurer: str
+    claims: int
+    by_status: Mapping[str, int]
+    paid: int
+    pool: int
+    reserved: int
+    patient_shares_open: int
 
 
 def version_chain(header: RecordHeader, earlier: Mapping[bytes, RecordHeader]) -> list[RecordHeader]:
@@ -296,16 +336,14 @@ class ClaimsClient(ContractClient):
 
     # ─── Insurer ────────────────────────────────────────────────────────────────────────────
 
-    def create_plan(self, insurer: Sender, terms: PlanTerms) -> int:
-        receipt = self.chain.transact(self.contract.functions.createPlan(terms.as_tuple()), insurer)
-        return int(
-            self.contract.events.PlanCreated().process_receipt(receipt, errors=DISCARD)[0]["args"]["planId"]
-        )
+    def create_plan(self, insurer: Sender, terms: PlanTerms) -> PlanId:
+        receipt = self._send(insurer, "createPlan", terms.as_tuple())
+        return PlanId(int(self._emitted_field(receipt, "PlanCreated", "planId")))
 
     def fund(self, funder: Sender, plan_id: int, amount: int) -> None:
         """Approves the token allowance and moves ``amount`` into the plan's pool."""
-        self.chain.transact(self.token.functions.approve(self.contract.address, amount), funder)
-        self.chain.transact(self.contract.functions.fund(plan_id, amount), funder)
+        self._approve_token(funder, amount)
+        self._send(funder, "fund", plan_id, amount)
 
     def withdraw(self, insurer: Sender, plan_id: int, amount: int) -> int:
         """The plan's insurer takes ``amount`` of the pool's surplus back; returns the pool left.
@@ -313,15 +351,15 @@ class ClaimsClient(ContractClient):
         Raises:
             ContractRevert: ``ClaimsWithdrawalAboveSurplus`` beyond what reserved claims leave.
         """
-        self.chain.transact(self.contract.functions.withdraw(plan_id, amount), insurer)
+        self._send(insurer, "withdraw", plan_id, amount)
         return self.plan(plan_id).pool
 
     def sign_enrolment(
         self, patient: LocalAccount, plan_id: int, start: int, end: int, deadline: int | None = None
     ) -> tuple[int, bytes]:
         """The patient's signed agreement to join (or renew) a plan; returns (deadline, signature)."""
-        nonce = int(self.chain.call(self.contract.functions.enrolNonce(patient.address)))
-        deadline = deadline or int(self.chain.w3.eth.get_block("latest")["timestamp"]) + 3600
+        nonce = int(self._call("enrolNonce", patient.address))
+        deadline = deadline or self.now() + 3600
         message = {
             "planId": plan_id,
             "patient": patient.address,
@@ -344,19 +382,18 @@ class ClaimsClient(ContractClient):
     ) -> None:
         """Enrols the patient, or renews a lapsed enrolment (a period starting after the last one
         ended; coverage years and their totals carry on)."""
-        fn = self.contract.functions.enrol(
-            plan_id, Web3.to_checksum_address(patient), start, end, deadline, signature
+        self._send(
+            insurer, "enrol", plan_id, Web3.to_checksum_address(patient), start, end, deadline, signature
         )
-        self.chain.transact(fn, insurer)
 
     def approve(self, insurer: Sender, claim: ClaimView, amount: int) -> ClaimStatus:
         """Approves a pended or appealed claim for ``amount`` (at most its current maximum,
         ``claim.amount``); returns its status."""
-        self.chain.transact(self.contract.functions.approve(claim.record, amount), insurer)
+        self._send(insurer, "approve", claim.record.as_tuple(), amount)
         return self.claim(claim.id).status
 
     def deny(self, insurer: Sender, claim: ClaimView, reason: int) -> None:
-        self.chain.transact(self.contract.functions.deny(claim.record, reason), insurer)
+        self._send(insurer, "deny", claim.record.as_tuple(), reason)
 
     def pending_claims(self, plan_id: int) -> list[ClaimView]:
         """Claims of a plan waiting for the insurer (pended or appealed).
@@ -364,30 +401,30 @@ class ClaimsClient(ContractClient):
         Raises:
             ContractRevert: ``ClaimsUnknownPlan`` for a plan that does not exist.
         """
-        self.chain.call(self.contract.functions.plan(plan_id))
+        self._call("plan", plan_id)
         return [
             c for c in self.claims_of_plan(plan_id) if c.status in (ClaimStatus.PENDED, ClaimStatus.APPEALED)
         ]
 
-    def report(self, plan_id: int) -> dict[str, Any]:
+    def report(self, plan_id: int) -> PlanReport:
         """Totals per status, amounts paid, the pool left and what of it is reserved."""
         claims = self.claims_of_plan(plan_id)
         by_status: dict[str, int] = {}
         for c in claims:
             by_status[c.status.name.lower()] = by_status.get(c.status.name.lower(), 0) + 1
         plan = self.plan(plan_id)
-        return {
-            "plan": plan_id,
-            "insurer": plan.insurer,
-            "claims": len(claims),
-            "by_status": by_status,
-            "paid": int(self.chain.call(self.contract.functions.totalPaid(plan_id))),
-            "pool": plan.pool,
-            "reserved": plan.reserved,
-            "patient_shares_open": sum(
+        return PlanReport(
+            plan=PlanId(plan_id),
+            insurer=plan.insurer,
+            claims=len(claims),
+            by_status=by_status,
+            paid=int(self._call("totalPaid", plan_id)),
+            pool=plan.pool,
+            reserved=plan.reserved,
+            patient_shares_open=sum(
                 c.patient_share for c in claims if c.status == ClaimStatus.PAID and not c.share_settled
             ),
-        }
+        )
 
     # ─── Provider ───────────────────────────────────────────────────────────────────────────
 
@@ -418,7 +455,9 @@ class ClaimsClient(ContractClient):
         headers: list[RecordHeader] = []
         for record in evidence:
             headers += version_chain(record.header, self._earlier_versions(record.header))
-        fn = self.contract.functions.submitClaim(
+        receipt = self._send(
+            provider,
+            "submitClaim",
             plan_id,
             Web3.to_checksum_address(patient),
             [h.as_tuple() for h in headers],
@@ -426,70 +465,61 @@ class ClaimsClient(ContractClient):
             billed,
             drug.as_tuple() if drug else NO_DRUG,
         )
-        receipt = self.chain.transact(fn, provider)
-        claim_id = bytes(
-            self.contract.events.ClaimSubmitted().process_receipt(receipt, errors=DISCARD)[0]["args"][
-                "claimId"
-            ]
-        )
+        claim_id = ClaimId(bytes(self._emitted_field(receipt, "ClaimSubmitted", "claimId")))
         return self.claim(claim_id)
 
     def appeal(self, provider: Sender, claim: ClaimView) -> ClaimView:
         """Appeals a denied claim (once); returns it re-adjudicated and waiting for review."""
-        self.chain.transact(self.contract.functions.appeal(claim.record), provider)
+        self._send(provider, "appeal", claim.record.as_tuple())
         return self.claim(claim.id)
 
     def pay_out(self, sender: Sender, claim: ClaimView) -> None:
         """Pays an approved claim that waited for pool funds."""
-        self.chain.transact(self.contract.functions.payOut(claim.record), sender)
+        self._send(sender, "payOut", claim.record.as_tuple())
 
     # ─── Patient ────────────────────────────────────────────────────────────────────────────
 
     def settle_share(self, patient: Sender, claim: ClaimView) -> int:
         """The patient approves and pays its co-payment to the provider through the contract."""
         share = claim.patient_share
-        self.chain.transact(self.token.functions.approve(self.contract.address, share), patient)
-        self.chain.transact(self.contract.functions.settlePatientShare(claim.record), patient)
+        self._approve_token(patient, share)
+        self._send(patient, "settlePatientShare", claim.record.as_tuple())
         return share
 
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
 
     def plan(self, plan_id: int) -> PlanView:
-        insurer, pool, terms, reserved = self.chain.call(self.contract.functions.plan(plan_id))
+        insurer, pool, terms, reserved = self._call("plan", plan_id)
         return PlanView(plan_id, str(insurer), int(pool), int(reserved), PlanTerms(*terms))
 
     def enrolment(self, plan_id: int, patient: str) -> EnrolmentView:
-        raw = self.chain.call(self.contract.functions.enrolment(plan_id, Web3.to_checksum_address(patient)))
+        raw = self._call("enrolment", plan_id, Web3.to_checksum_address(patient))
         return EnrolmentView(*(int(v) for v in raw))
 
     def year_usage(self, plan_id: int, patient: str, year: int) -> tuple[int, int]:
         """(deductible met, paid or reserved) by the claims of coverage year ``year``."""
-        met, paid = self.chain.call(
-            self.contract.functions.yearUsage(plan_id, Web3.to_checksum_address(patient), year)
-        )
+        met, paid = self._call("yearUsage", plan_id, Web3.to_checksum_address(patient), year)
         return int(met), int(paid)
 
     def claim(self, claim_id: bytes) -> ClaimView:
-        """A claim by id: its record from the ClaimSubmitted event, its state from the contract."""
-        logs = self.contract.events.ClaimSubmitted().get_logs(
-            from_block=self.from_block, argument_filters={"claimId": claim_id}
-        )
+        """A claim by id: its record from the ClaimSubmitted event, its state from the contract.
+
+        Raises:
+            ClaimNotFoundError: no claim with that id was submitted.
+        """
+        logs = self._events("ClaimSubmitted", claimId=claim_id)
         if not logs:
-            raise MedChainError(f"no claim 0x{claim_id.hex()} was submitted")
-        return self._view(claim_id, _record_tuple(logs[0]["args"]["record"]))
+            raise ClaimNotFoundError(f"no claim 0x{claim_id.hex()} was submitted")
+        return self._view(ClaimId(claim_id), ClaimRecord.from_event(logs[0]["args"]["record"]))
 
     def claims_of_plan(self, plan_id: int) -> list[ClaimView]:
-        logs = self.contract.events.ClaimSubmitted().get_logs(
-            from_block=self.from_block, argument_filters={"planId": plan_id}
-        )
         return [
-            self._view(bytes(log["args"]["claimId"]), _record_tuple(log["args"]["record"])) for log in logs
+            self._view(ClaimId(bytes(log["args"]["claimId"])), ClaimRecord.from_event(log["args"]["record"]))
+            for log in self._events("ClaimSubmitted", planId=plan_id)
         ]
 
-    def _view(self, claim_id: bytes, record: tuple[Any, ...]) -> ClaimView:
-        status, appealed, settled, amount, deductible, share = self.chain.call(
-            self.contract.functions.claim(claim_id)
-        )
+    def _view(self, claim_id: ClaimId, record: ClaimRecord) -> ClaimView:
+        status, appealed, settled, amount, deductible, share = self._call("claim", claim_id)
         return ClaimView(
             claim_id,
             record,
@@ -500,6 +530,10 @@ class ClaimsClient(ContractClient):
             int(deductible),
             int(share),
         )
+
+    def _approve_token(self, owner: Sender, amount: int) -> None:
+        """Lets the contract take ``amount`` of the settlement token from ``owner``."""
+        self.chain.transact(self.token.functions.approve(self.contract.address, amount), owner)
 
     def _earlier_versions(self, header: RecordHeader) -> dict[bytes, RecordHeader]:
         """The earlier versions of an amended record, from the chain's RecordAnchored events.
@@ -537,126 +571,3 @@ def _header_from_log(log: Any) -> RecordHeader:
         bytes(category),
         bytes(previous),
     )
-
-
-def _record_tuple(record: Any) -> tuple[Any, ...]:
-    return tuple(record[name] for name in RECORD_FIELDS)
-
-
-def claim_resources(
-    claim: ClaimView,
-    insurer: str,
-    chain_id: int,
-    billed: int,
-    service: CoveredService,
-    evidence: list[AnchoredRecord],
-    currency: str = "USD",
-    decimals: int = 6,
-) -> dict[str, Any]:
-    """A claim as a validated FHIR R4 Claim and ClaimResponse (R4B package); amounts in currency units."""
-    from fhir.resources.R4B.claim import Claim
-    from fhir.resources.R4B.claimresponse import ClaimResponse
-
-    from medchain.fhir import FhirExportError, chain_identifier
-
-    created = datetime.fromtimestamp(claim.submitted_at, tz=UTC).isoformat().replace("+00:00", "Z")
-
-    def money(units: int) -> dict[str, Any]:
-        return {"value": units / 10**decimals, "currency": currency}
-
-    ident = {"system": "urn:medchain:claim", "value": "0x" + claim.id.hex()}
-    fhir_claim = {
-        "resourceType": "Claim",
-        "identifier": [ident],
-        "status": "active",
-        "type": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]
-        },
-        "use": "claim",
-        "patient": {"identifier": chain_identifier(chain_id, claim.patient)},
-        "created": created,
-        "provider": {"identifier": chain_identifier(chain_id, claim.provider)},
-        "insurer": {"identifier": chain_identifier(chain_id, insurer)},
-        "priority": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]
-        },
-        "insurance": [
-            {
-                "sequence": 1,
-                "focal": True,
-                "coverage": {"identifier": {"system": "urn:medchain:plan", "value": str(claim.plan_id)}},
-            }
-        ],
-        "supportingInfo": [
-            {
-                "sequence": i + 1,
-                "category": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory",
-                            "code": "info",
-                        }
-                    ]
-                },
-                "valueReference": {
-                    "identifier": {"system": "urn:medchain:record", "value": "0x" + r.id.hex()}
-                },
-            }
-            for i, r in enumerate(evidence)
-        ],
-        "item": [
-            {
-                "sequence": 1,
-                "productOrService": {
-                    "coding": [{"system": "urn:medchain:billing-code", "code": service.code}]
-                    + (
-                        [{"system": "https://www.gs1.org/gtin", "code": f"{service.gtin:014d}"}]
-                        if service.gtin
-                        else []
-                    )
-                },
-                "net": money(billed),
-            }
-        ],
-        "total": money(billed),
-    }
-    outcome = {ClaimStatus.PAID: "complete", ClaimStatus.DENIED: "error"}.get(claim.status, "queued")
-    response = {
-        "resourceType": "ClaimResponse",
-        "identifier": [ident],
-        "status": "active",
-        "type": fhir_claim["type"],
-        "use": "claim",
-        "patient": fhir_claim["patient"],
-        "created": created,
-        "insurer": fhir_claim["insurer"],
-        "outcome": outcome,
-        "disposition": claim.status.name.lower(),
-        "total": [
-            {
-                "category": {
-                    "coding": [
-                        {"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "benefit"}
-                    ]
-                },
-                "amount": money(claim.amount),
-            },
-            {
-                "category": {
-                    "coding": [
-                        {"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "copay"}
-                    ]
-                },
-                "amount": money(claim.patient_share),
-            },
-        ],
-    }
-    try:
-        return {
-            "claim": Claim.model_validate(fhir_claim).model_dump(mode="json", exclude_none=True),
-            "claimResponse": ClaimResponse.model_validate(response).model_dump(
-                mode="json", exclude_none=True
-            ),
-        }
-    except Exception as exc:
-        raise FhirExportError(f"FHIR Claim export is not valid: {exc}") from exc

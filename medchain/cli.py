@@ -18,16 +18,20 @@ from rich.table import Table
 from medchain import demo as demo_module
 from medchain.artifacts import Artifacts
 from medchain.chain import Chain, Sender, connect
-from medchain.consent import NO_END, Actions, GrantTerms, Purpose
-from medchain.deploy import Suite, SuiteConfig, default_manifest_path, deploy_suite
+from medchain.consent import GrantTerms
+from medchain.deploy import SuiteConfig, deploy_suite
 from medchain.drug import DrugClient, GS1Error
 from medchain.ehr import KeyVault, RecordNotFoundError
+from medchain.epcis import epcis_document
 from medchain.errors import ConfigurationError, MedChainError
+from medchain.fhir import access_audit_events
 from medchain.gateway import GatewayClient, GatewayService, GatewaySettings, ReleaseLog, verify_log
 from medchain.gateway.app import serve
 from medchain.localchain import CHAINS, LocalChain
+from medchain.manifest import default_manifest_path
 from medchain.store import LocalFolderStore
-from medchain.types import Action, Kind
+from medchain.suite import Suite
+from medchain.types import NO_END, Actions, GovernanceAction, Kind, Purpose
 
 KEY_ENV = "MEDCHAIN_PRIVATE_KEY"
 GATEWAY_ENV = "MEDCHAIN_GATEWAY"
@@ -90,7 +94,7 @@ class Context:
 def _json_default(value: object) -> object:
     if isinstance(value, bytes):
         return "0x" + value.hex()
-    if isinstance(value, Kind | Action):
+    if isinstance(value, Kind | GovernanceAction):
         return value.name.lower()
     return str(value)
 
@@ -267,7 +271,7 @@ def institution_propose(obj: Context, action: str, member: str, rating: int) -> 
     """Propose to suspend, reinstate, remove or re-rate MEMBER."""
     suite = obj.suite()
     pid = suite.registry.propose_change(
-        obj.sender(), member, Action[action.upper().replace("-", "_")], rating
+        obj.sender(), member, GovernanceAction[action.upper().replace("-", "_")], rating
     )
     _show_proposal(obj, suite, pid)
 
@@ -442,7 +446,14 @@ def ehr_history(obj: Context, patient_address: str, fhir: bool) -> None:
     """Who read PATIENT_ADDRESS's records, when, for what purpose (the audit trail)."""
     client = obj.suite().ehr(LocalFolderStore(DATA_DIR / "store"))
     if fhir:
-        click.echo(json.dumps(client.access_history_fhir(patient_address), indent=2))
+        click.echo(
+            json.dumps(
+                access_audit_events(
+                    client.access_history(patient=patient_address), client.chain.chain_id, client.address
+                ),
+                indent=2,
+            )
+        )
         return
     events = client.access_history(patient=patient_address)
     table = Table(title=f"Access history of {patient_address}")
@@ -450,13 +461,13 @@ def ehr_history(obj: Context, patient_address: str, fhir: bool) -> None:
         table.add_column(column)
     for e in events:
         table.add_row(
-            str(e["block"]),
-            "0x" + e["record_id"].hex()[:12],
-            e["accessor"],
-            e["purpose"].name,
-            "yes" if e["break_glass"] else "",
+            str(e.block),
+            "0x" + e.record_id.hex()[:12],
+            e.accessor,
+            e.purpose.name,
+            "yes" if e.break_glass else "",
         )
-    obj.emit([{**e, "purpose": e["purpose"].name} for e in events], table)
+    obj.emit([{**asdict(e), "purpose": e.purpose.name} for e in events], table)
 
 
 @ehr.command("read")
@@ -656,7 +667,7 @@ def drug_trace(obj: Context, gtin: str, lot: str, epcis: bool) -> None:
     except GS1Error as exc:
         raise click.BadParameter(str(exc)) from None
     if epcis:
-        click.echo(json.dumps(client.epcis_document(batch_id, gtin, lot), indent=2))
+        click.echo(json.dumps(epcis_document(client, batch_id, gtin, lot), indent=2))
         return
     history = client.history(batch_id)
     if not history:
@@ -690,9 +701,7 @@ def drug_ship(obj: Context, gtin: str, lot: str, to: str, quantity: int) -> None
     """Ship QUANTITY units of batch GTIN + LOT from the sender to TO (pending until received)."""
     client = obj.suite().drugs
     ref = client.ship(obj.sender(), _batch(client, gtin, lot), to, quantity)
-    obj.emit(
-        {"to": ref["to"], "quantity": ref["quantity"]}, _one_row("Shipped", "to", f"{ref['to']} x{quantity}")
-    )
+    obj.emit({"to": ref.to, "quantity": ref.quantity}, _one_row("Shipped", "to", f"{ref.to} x{quantity}"))
 
 
 @drug.command("receive")
@@ -709,7 +718,7 @@ def drug_receive(obj: Context, gtin: str, lot: str) -> None:
         raise MedChainError(f"no pending shipment of {gtin} / {lot} is addressed to {me}")
     for ref in refs:
         client.receive(sender, ref)
-    total = sum(int(r["quantity"]) for r in refs)
+    total = sum(r.quantity for r in refs)
     obj.emit(
         {"received": len(refs), "units": total}, _one_row("Received", "units", f"{total} in {len(refs)}")
     )
@@ -753,9 +762,10 @@ def claim_report(obj: Context, plan_id: int) -> None:
     table = Table(title=f"Plan {plan_id}")
     table.add_column("field")
     table.add_column("value")
-    for key, value in report.items():
+    data = asdict(report)
+    for key, value in data.items():
         table.add_row(key, str(value))
-    obj.emit(report, table)
+    obj.emit(data, table)
 
 
 @claim.command("pending")

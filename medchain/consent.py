@@ -3,103 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import IntEnum, IntFlag
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from medchain.chain import ContractClient, Sender
 from medchain.eip712 import domain_of, sign_typed
-from medchain.types import ascii_text, fixed_ascii
-
-NO_END = 2**40 - 1
-"""``notAfter`` of a grant that does not expire."""
-ZERO32 = b"\0" * 32
-ZERO_ADDRESS = "0x" + "0" * 40
-
-
-class Actions(IntFlag):
-    """What a grantee may do (the contract's actions bitmap)."""
-
-    READ = 1
-    APPEND = 2
-    SHARE = 4
-
-
-class Purpose(IntEnum):
-    """HL7 v3 PurposeOfUse codes the contract knows, by index (bit ``1 << index``)."""
-
-    TREAT = 0
-    HPAYMT = 1
-    HRESCH = 2
-    ETREAT = 3
-
-    @property
-    def display(self) -> str:
-        return _PURPOSE_DISPLAY[self]
-
-    @classmethod
-    def mask(cls, *purposes: Purpose) -> int:
-        bits = 0
-        for p in purposes:
-            bits |= 1 << int(p)
-        return bits
-
-    @classmethod
-    def from_mask(cls, mask: int) -> list[Purpose]:
-        return [p for p in cls if mask & (1 << int(p))]
-
-    @classmethod
-    def parse(cls, text: str) -> Purpose:
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            raise ValueError(
-                f"unknown purpose of use {text!r}; expected one of: TREAT, HPAYMT, HRESCH, ETREAT"
-            ) from None
-
-
-_PURPOSE_DISPLAY = {
-    Purpose.TREAT: "treatment",
-    Purpose.HPAYMT: "healthcare payment",
-    Purpose.HRESCH: "healthcare research",
-    Purpose.ETREAT: "emergency treatment",
-}
-
-
-class ScopeKind(IntEnum):
-    NONE = 0
-    RECORD = 1
-    CATEGORY = 2
-    ALL = 3
-
-
-class GrantStatus(IntEnum):
-    NONE = 0
-    ACTIVE = 1
-    REVOKED = 2
-    EXPIRED = 3
-    PENDING = 4
-    LAPSED = 5
-    """A guardian gave it and that guardianship has ended: it no longer permits access."""
-
-
-class Review(IntEnum):
-    NONE = 0
-    PENDING = 1
-    ACCEPTED = 2
-    DISPUTED = 3
-
-
-def category_code(code: str) -> bytes:
-    """A data category (a FHIR resource type such as ``Observation``) as the contract's bytes32."""
-    return fixed_ascii(code, 32, "category code")
-
-
-def category_text(value: bytes) -> str:
-    return ascii_text(value)
+from medchain.types import (
+    NO_END,
+    ZERO32,
+    ZERO_ADDRESS,
+    Actions,
+    GrantId,
+    GrantStatus,
+    Purpose,
+    Review,
+    ScopeKind,
+    SessionId,
+    category_code,
+)
 
 
 @dataclass(frozen=True)
@@ -212,7 +136,7 @@ class SignedRequest:
 class Grant:
     """A grant as its events tell it, with its current status from the contract."""
 
-    id: bytes
+    id: GrantId
     terms: GrantTerms
     actor: str
     via_signature: bool
@@ -230,9 +154,24 @@ class GrantGuardian:
 
 @dataclass(frozen=True)
 class AccessDecision:
+    """What ``checkAccess`` answers: allowed or not, under which grant, and whether by break-glass."""
+
     allowed: bool
-    grant_id: bytes
+    grant_id: GrantId
     break_glass: bool
+
+
+@dataclass(frozen=True)
+class BreakGlassSession:
+    """An emergency access session and its review state."""
+
+    id: SessionId
+    patient: str
+    institution: str
+    opened_at: int
+    expires_at: int
+    review: Review
+    justification_digest: bytes
 
 
 GRANT_TYPES = [
@@ -261,13 +200,12 @@ class ConsentClient(ContractClient):
 
     # ─── Direct grants ──────────────────────────────────────────────────────────────────────
 
-    def grant(self, sender: Sender, terms: GrantTerms) -> bytes:
+    def grant(self, sender: Sender, terms: GrantTerms) -> GrantId:
         """Grants consent as the patient or a guardian; returns the grant id."""
-        receipt = self.chain.transact(self.contract.functions.grant(terms.as_tuple()), sender)
-        return self._granted_id(receipt)
+        return self._granted_id(self._send(sender, "grant", terms.as_tuple()))
 
     def revoke(self, sender: Sender, grant_id: bytes) -> None:
-        self.chain.transact(self.contract.functions.revoke(grant_id), sender)
+        self._send(sender, "revoke", grant_id)
 
     # ─── Signed grants ──────────────────────────────────────────────────────────────────────
 
@@ -276,49 +214,52 @@ class ConsentClient(ContractClient):
         return domain_of(self.chain, self.contract)
 
     def nonce(self, patient: str) -> int:
-        return int(self.chain.call(self.contract.functions.nonces(Web3.to_checksum_address(patient))))
+        return int(self._call("nonces", Web3.to_checksum_address(patient)))
 
     def sign_grant(
         self, signer: LocalAccount, terms: GrantTerms, deadline: int | None = None, nonce: int | None = None
     ) -> SignedRequest:
         """Signs a grant off chain with the patient's (or a guardian's) key; no gas, no transaction."""
         nonce = self.nonce(terms.patient) if nonce is None else nonce
-        deadline = deadline if deadline is not None else self._default_deadline()
+        deadline = deadline if deadline is not None else self.now() + 3600
         message = {**terms.as_message(), "signer": signer.address, "nonce": nonce, "deadline": deadline}
         return SignedRequest(
             signer.address, nonce, deadline, self._sign(signer, "Grant", GRANT_TYPES, message)
         )
 
-    def submit_signed_grant(self, sender: Sender, terms: GrantTerms, signed: SignedRequest) -> bytes:
+    def submit_signed_grant(self, sender: Sender, terms: GrantTerms, signed: SignedRequest) -> GrantId:
         """Submits a signed grant; the sender pays the gas. Returns the grant id."""
-        fn = self.contract.functions.grantBySig(
+        receipt = self._send(
+            sender,
+            "grantBySig",
             terms.as_tuple(),
             Web3.to_checksum_address(signed.signer),
             signed.nonce,
             signed.deadline,
             signed.signature,
         )
-        return self._granted_id(self.chain.transact(fn, sender))
+        return self._granted_id(receipt)
 
     def sign_revoke(
         self, signer: LocalAccount, grant_id: bytes, patient: str, deadline: int | None = None
     ) -> SignedRequest:
         nonce = self.nonce(patient)
-        deadline = deadline if deadline is not None else self._default_deadline()
+        deadline = deadline if deadline is not None else self.now() + 3600
         message = {"grantId": grant_id, "signer": signer.address, "nonce": nonce, "deadline": deadline}
         return SignedRequest(
             signer.address, nonce, deadline, self._sign(signer, "Revoke", REVOKE_TYPES, message)
         )
 
     def submit_signed_revoke(self, sender: Sender, grant_id: bytes, signed: SignedRequest) -> None:
-        fn = self.contract.functions.revokeBySig(
-            grant_id, Web3.to_checksum_address(signed.signer), signed.nonce, signed.deadline, signed.signature
+        self._send(
+            sender,
+            "revokeBySig",
+            grant_id,
+            Web3.to_checksum_address(signed.signer),
+            signed.nonce,
+            signed.deadline,
+            signed.signature,
         )
-        self.chain.transact(fn, sender)
-
-    def _default_deadline(self) -> int:
-        """One hour after the chain's latest block (the chain's clock, not this machine's)."""
-        return int(self.chain.w3.eth.get_block("latest")["timestamp"]) + 3600
 
     def _sign(
         self, signer: LocalAccount, primary: str, types: list[dict[str, str]], message: dict[str, Any]
@@ -329,55 +270,51 @@ class ConsentClient(ContractClient):
 
     def add_guardian(self, patient: Sender, guardian: str) -> None:
         """Appoints ``guardian``; appointing a former guardian again voids requests signed before."""
-        self.chain.transact(self.contract.functions.addGuardian(Web3.to_checksum_address(guardian)), patient)
+        self._send(patient, "addGuardian", Web3.to_checksum_address(guardian))
 
     def remove_guardian(self, patient: Sender, guardian: str) -> None:
-        self.chain.transact(
-            self.contract.functions.removeGuardian(Web3.to_checksum_address(guardian)), patient
-        )
+        self._send(patient, "removeGuardian", Web3.to_checksum_address(guardian))
 
     def is_guardian(self, patient: str, guardian: str) -> bool:
-        fn = self.contract.functions.isGuardian(
-            Web3.to_checksum_address(patient), Web3.to_checksum_address(guardian)
+        return bool(
+            self._call("isGuardian", Web3.to_checksum_address(patient), Web3.to_checksum_address(guardian))
         )
-        return bool(self.chain.call(fn))
 
-    def open_break_glass(self, institution: Sender, patient: str, justification_digest: bytes) -> int:
+    def open_break_glass(self, institution: Sender, patient: str, justification_digest: bytes) -> SessionId:
         """Opens an emergency session; returns its id."""
-        fn = self.contract.functions.openBreakGlass(Web3.to_checksum_address(patient), justification_digest)
-        receipt = self.chain.transact(fn, institution)
-        events = self.contract.events.BreakGlassOpened().process_receipt(receipt, errors=DISCARD)
-        return int(events[0]["args"]["sessionId"])
+        receipt = self._send(
+            institution, "openBreakGlass", Web3.to_checksum_address(patient), justification_digest
+        )
+        return SessionId(int(self._emitted_field(receipt, "BreakGlassOpened", "sessionId")))
 
     def review_break_glass(self, reviewer: Sender, session_id: int, accept: bool) -> None:
-        self.chain.transact(self.contract.functions.reviewBreakGlass(session_id, accept), reviewer)
+        self._send(reviewer, "reviewBreakGlass", session_id, accept)
 
-    def session(self, session_id: int) -> dict[str, Any]:
-        patient, institution, opened, expires, review, digest = self.chain.call(
-            self.contract.functions.session(session_id)
+    def session(self, session_id: int) -> BreakGlassSession:
+        patient, institution, opened, expires, review, digest = self._call("session", session_id)
+        return BreakGlassSession(
+            SessionId(session_id),
+            patient,
+            institution,
+            int(opened),
+            int(expires),
+            Review(review),
+            bytes(digest),
         )
-        return {
-            "id": session_id,
-            "patient": patient,
-            "institution": institution,
-            "opened_at": int(opened),
-            "expires_at": int(expires),
-            "review": Review(review),
-            "justification_digest": bytes(digest),
-        }
 
     def disputed_sessions(self, institution: str) -> int:
-        return int(
-            self.chain.call(self.contract.functions.disputedSessions(Web3.to_checksum_address(institution)))
-        )
+        return int(self._call("disputedSessions", Web3.to_checksum_address(institution)))
 
     def break_glass_blocked_until(self, institution: str, patient: str) -> int | None:
         """When disputes stop ``institution`` from breaking the glass for ``patient``: the first
         second it may again, or None when it may now."""
-        fn = self.contract.functions.breakGlassBlockedUntil(
-            Web3.to_checksum_address(institution), Web3.to_checksum_address(patient)
+        until = int(
+            self._call(
+                "breakGlassBlockedUntil",
+                Web3.to_checksum_address(institution),
+                Web3.to_checksum_address(patient),
+            )
         )
-        until = int(self.chain.call(fn))
         return until or None
 
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
@@ -388,42 +325,36 @@ class ConsentClient(ContractClient):
         accessor: str,
         action: Actions,
         purpose: Purpose,
-        record_id: bytes = b"\0" * 32,
+        record_id: bytes = ZERO32,
         category: str | None = None,
     ) -> AccessDecision:
         """Asks the contract whether ``accessor`` may act on ``patient``'s data now."""
-        cat = category_code(category) if category else b"\0" * 32
-        allowed, grant_id, bg = self.chain.call(
-            self.contract.functions.checkAccess(
-                Web3.to_checksum_address(patient),
-                Web3.to_checksum_address(accessor),
-                record_id,
-                cat,
-                int(action),
-                int(purpose),
-            )
+        allowed, grant_id, bg = self._call(
+            "checkAccess",
+            Web3.to_checksum_address(patient),
+            Web3.to_checksum_address(accessor),
+            record_id,
+            category_code(category) if category else ZERO32,
+            int(action),
+            int(purpose),
         )
-        return AccessDecision(bool(allowed), bytes(grant_id), bool(bg))
+        return AccessDecision(bool(allowed), GrantId(bytes(grant_id)), bool(bg))
 
     def status(self, grant_id: bytes) -> GrantStatus:
-        _record, status = self.chain.call(self.contract.functions.grantOf(grant_id))
+        _record, status = self._call("grantOf", grant_id)
         return GrantStatus(status)
 
     def guardian_of(self, grant_id: bytes) -> GrantGuardian | None:
         """For a grant a guardian gave: that guardian and whether its guardianship runs; else None."""
-        guardian, in_office = self.chain.call(self.contract.functions.guardianOfGrant(grant_id))
+        guardian, in_office = self._call("guardianOfGrant", grant_id)
         if guardian == ZERO_ADDRESS:
             return None
         return GrantGuardian(guardian, bool(in_office))
 
     def grants_of(self, patient: str) -> list[Grant]:
         """Every grant the patient has given, latest terms first-seen order, from chain events."""
-        address = Web3.to_checksum_address(patient)
-        logs = self.contract.events.ConsentGranted().get_logs(
-            from_block=self.from_block, argument_filters={"patient": address}
-        )
         latest: dict[bytes, Grant] = {}
-        for log in logs:
+        for log in self._events("ConsentGranted", patient=Web3.to_checksum_address(patient)):
             args = log["args"]
             t = args["terms"]
             terms = GrantTerms(
@@ -436,7 +367,7 @@ class ConsentClient(ContractClient):
                 int(t["notBefore"]),
                 int(t["notAfter"]),
             )
-            gid = bytes(args["grantId"])
+            gid = GrantId(bytes(args["grantId"]))
             latest[gid] = Grant(
                 gid,
                 terms,
@@ -447,13 +378,10 @@ class ConsentClient(ContractClient):
             )
         return [replace(g, status=self.status(g.id)) for g in latest.values()]
 
-    def sessions_of(self, patient: str) -> list[dict[str, Any]]:
+    def sessions_of(self, patient: str) -> list[BreakGlassSession]:
         """The patient's break-glass sessions, from events, with their current review state."""
-        logs = self.contract.events.BreakGlassOpened().get_logs(
-            from_block=self.from_block, argument_filters={"patient": Web3.to_checksum_address(patient)}
-        )
+        logs = self._events("BreakGlassOpened", patient=Web3.to_checksum_address(patient))
         return [self.session(int(log["args"]["sessionId"])) for log in logs]
 
-    def _granted_id(self, receipt: Any) -> bytes:
-        events = self.contract.events.ConsentGranted().process_receipt(receipt, errors=DISCARD)
-        return bytes(events[0]["args"]["grantId"])
+    def _granted_id(self, receipt: TxReceipt) -> GrantId:
+        return GrantId(bytes(self._emitted_field(receipt, "ConsentGranted", "grantId")))

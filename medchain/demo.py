@@ -19,22 +19,23 @@ from medchain.claims import (
     CoverageTable,
     DispenseRef,
     PlanTerms,
-    claim_resources,
     lot_code,
 )
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.consent import GrantTerms
 from medchain.crypto import ReaderKey
-from medchain.deploy import FoundingMember, Suite, SuiteConfig, deploy_suite
+from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
 from medchain.drug import Dispense, SerialTree
 from medchain.ehr import AnchoredRecord, KeyVault
+from medchain.epcis import epcis_document
 from medchain.errors import ContractRevert
-from medchain.fhir import break_glass_audit_event, consent_resource
+from medchain.fhir import access_audit_events, break_glass_audit_event, claim_resources, consent_resource
 from medchain.gateway import GatewayClient, GatewayError, GatewayService, GatewaySettings
 from medchain.gateway.app import BackgroundGateway
 from medchain.localchain import dev_private_keys, free_port
 from medchain.registry import Member
 from medchain.store import CachedStore, LocalFolderStore
-from medchain.types import Action, Address, Kind
+from medchain.suite import Suite
+from medchain.types import Actions, Address, GovernanceAction, Kind, Purpose
 
 # Who plays which role among the node's unlocked accounts (Anvil and Ganache both provide them).
 ROLES: tuple[tuple[str, Kind, int], ...] = (
@@ -120,7 +121,7 @@ def run(
 
     out.rule("[bold]3. Suspend a member whose licence lapsed")
     distributor = accounts[6]
-    pid = suite.registry.propose_change(regulator, distributor, Action.SUSPEND)
+    pid = suite.registry.propose_change(regulator, distributor, GovernanceAction.SUSPEND)
     for voter in accounts[1 : len(ROLES) + 1]:
         if voter != distributor and suite.registry.vote(voter, pid, True).name != "OPEN":
             break
@@ -185,7 +186,7 @@ def consent_step(suite: Suite, accounts: list[Address], names: dict[str, str], o
     c.review_break_glass(funder, sid, accept=True)
     session = c.session(sid)
     out.print(
-        f"regulator reviewed session {sid}: {session['review'].name.lower()}; "
+        f"regulator reviewed session {sid}: {session.review.name.lower()}; "
         f"disputed sessions of {names[hospital2]}: {c.disputed_sessions(hospital2)}"
     )
     audit = break_glass_audit_event(session, chain_id, c.address)
@@ -297,7 +298,9 @@ def ehr_step(
         f"the patient opened it: {result['valueQuantity']['value']} {result['valueQuantity']['unit']}"
     )
     history = ehr.access_history(patient=patient.address)
-    fhir_events = ehr.access_history_fhir(patient.address)
+    fhir_events = access_audit_events(
+        ehr.access_history(patient=patient.address), ehr.chain.chain_id, ehr.address
+    )
     out.print(
         f"audit trail for the patient: {len(history)} access events, exported as {len(fhir_events)} FHIR "
         f"AuditEvents; store cache hits {store.hits}, misses {store.misses}"
@@ -355,7 +358,7 @@ def drug_step(
         d.ship(maker, batch, distributor, 10)
     except ContractRevert as exc:
         out.print(f"shipping to the suspended {names[distributor]}: refused ({exc.error})")
-    pid = suite.registry.propose_change(regulator, distributor, Action.REINSTATE)
+    pid = suite.registry.propose_change(regulator, distributor, GovernanceAction.REINSTATE)
     for voter in accounts[1 : len(ROLES) + 1]:
         if voter != distributor and suite.registry.vote(voter, pid, True).name != "OPEN":
             break
@@ -414,7 +417,7 @@ def drug_step(
             str(e.block), e.kind, names.get(by, by[:10]), names.get(e.args.get("to", ""), ""), str(units)
         )
     out.print(table)
-    document = d.epcis_document(batch, gtin, lot)
+    document = epcis_document(d, batch, gtin, lot)
     count = len(document["epcisBody"]["eventList"])
     out.print(f"EPCIS 2.0 export: {count} ObjectEvents, valid against the GS1 schema")
     return dispensed
@@ -600,9 +603,9 @@ def claims_step(
     report = c.report(plan)
     out.print(
         f"{names[insurer]} withdrew {surplus // 2 / usd:.2f} of surplus (never what open claims reserve); "
-        f"plan {plan} report: {report['claims']} claims {report['by_status']}, paid "
-        f"{report['paid'] / usd:.2f}, pool left {report['pool'] / usd:.2f}, "
-        f"reserved {report['reserved'] / usd:.2f}"
+        f"plan {plan} report: {report.claims} claims {dict(report.by_status)}, paid "
+        f"{report.paid / usd:.2f}, pool left {report.pool / usd:.2f}, "
+        f"reserved {report.reserved / usd:.2f}"
     )
     fhir = claim_resources(
         paid, insurer, suite.deployment.chain_id, 150 * usd, visit, [ehr.records_of(patient.address)[0]]

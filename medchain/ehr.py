@@ -13,24 +13,31 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass, replace
-from enum import IntEnum
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from web3 import Web3
 from web3.contract import Contract
-from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from medchain import crypto
 from medchain.chain import Chain, ContractClient, Sender
-from medchain.consent import Purpose, category_code, category_text
 from medchain.errors import ContractRevert, MedChainError, TransactionFailed
 from medchain.merkle import MerkleTree
 from medchain.store import ContentStore, StoreError, cid_bytes, cid_text
+from medchain.types import (
+    ZERO32,
+    Purpose,
+    RecordBatchId,
+    RecordId,
+    RecordStatus,
+    category_code,
+    category_text,
+)
 from medchain.vault import KeyVault, StagedAnchor
 
 __all__ = [
+    "AccessEvent",
     "AccessNotPermittedError",
     "AnchoredRecord",
     "EHRClient",
@@ -40,14 +47,12 @@ __all__ = [
     "Prepared",
     "RecordHeader",
     "RecordNotFoundError",
-    "RecordStatus",
     "Release",
     "header_of",
     "request_key",
     "validate_fhir",
 ]
 
-ZERO32 = b"\0" * 32
 HEADER_TYPE = "(address,address,bytes32,bytes32,bytes32)"
 
 
@@ -116,8 +121,8 @@ class RecordHeader:
         )
 
     @property
-    def record_id(self) -> bytes:
-        return bytes(Web3.keccak(abi_encode([HEADER_TYPE], [self.as_tuple()])))
+    def record_id(self) -> RecordId:
+        return RecordId(bytes(Web3.keccak(abi_encode([HEADER_TYPE], [self.as_tuple()]))))
 
     @property
     def category_text(self) -> str:
@@ -126,12 +131,30 @@ class RecordHeader:
 
 @dataclass(frozen=True)
 class AnchoredRecord:
-    id: bytes
+    """A record as anchored: its id, header and ciphertext CID; batched ones carry batch and proof."""
+
+    id: RecordId
     header: RecordHeader
     cid: str
     block: int
-    batch_id: int = 0
+    batch_id: RecordBatchId | int = 0
     proof: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessEvent:
+    """One audited access (a ``RecordAccessed`` event): who read which record, why, and when."""
+
+    record_id: RecordId
+    accessor: str
+    patient: str
+    purpose: Purpose
+    authorization: bytes
+    """The grant id, or the break-glass session id as bytes32, the access relied on."""
+    break_glass: bool
+    block: int
+    timestamp: int
+    tx: str
 
 
 @dataclass(frozen=True)
@@ -259,13 +282,18 @@ class EHRClient(ContractClient):
                 )
         header = header_of(staged)
         if self.status(header.record_id) == RecordStatus.NONE:
+            raw_cid = cid_bytes(staged.cid)
             if previous is None:
-                fn = self.contract.functions.anchor(header.as_tuple(), cid_bytes(staged.cid))
+                self._send_idempotent(custodian, "EHRRecordExists", "anchor", header.as_tuple(), raw_cid)
             else:
-                fn = self.contract.functions.amend(
-                    previous.header.as_tuple(), header.as_tuple(), cid_bytes(staged.cid)
+                self._send_idempotent(
+                    custodian,
+                    "EHRRecordExists",
+                    "amend",
+                    previous.header.as_tuple(),
+                    header.as_tuple(),
+                    raw_cid,
                 )
-            self._send_idempotent(fn, custodian, "EHRRecordExists")
         record = self.record(header.record_id)
         vault.confirm([record.id], record.block)
         return record
@@ -277,7 +305,7 @@ class EHRClient(ContractClient):
         vault: KeyVault,
         custodian_key: crypto.ReaderKey,
         patient_keys: dict[str, crypto.ReaderKey] | None = None,
-    ) -> tuple[int, list[AnchoredRecord]]:
+    ) -> tuple[RecordBatchId, list[AnchoredRecord]]:
         """Anchors many (patient, resource) records under one Merkle root; returns batch id and records.
 
         As for single records, keys are staged in the vault before the transaction, and a retry
@@ -327,39 +355,47 @@ class EHRClient(ContractClient):
         batch_id, block = self._find_batch(custodian_address, tree.root)
         if not batch_id:
             index_cid = self.store.put(_batch_index(custodian_address, staged, custodian_key))
-            fn = self.contract.functions.anchorBatch(tree.root, len(staged), cid_bytes(index_cid))
-            receipt = self.chain.transact(fn, custodian)
-            events = self.contract.events.BatchAnchored().process_receipt(receipt, errors=DISCARD)
-            batch_id, block = int(events[0]["args"]["batchId"]), int(receipt["blockNumber"])
+            receipt = self._send(custodian, "anchorBatch", tree.root, len(staged), cid_bytes(index_cid))
+            batch_id = int(self._emitted_field(receipt, "BatchAnchored", "batchId"))
+            block = int(receipt["blockNumber"])
         vault.confirm([s.record_id for s in staged], block, batch_id)
         records = [
-            AnchoredRecord(s.record_id, header_of(s), s.cid, block, batch_id, tuple(tree.proof(s.record_id)))
+            AnchoredRecord(
+                RecordId(s.record_id), header_of(s), s.cid, block, batch_id, tuple(tree.proof(s.record_id))
+            )
             for s in staged
         ]
-        return batch_id, records
+        return RecordBatchId(batch_id), records
 
     def mark_entered_in_error(self, custodian: Sender, record_id: bytes, reason: int) -> None:
         """Retracts a single-anchored record (reason 1 wrong patient, 2 wrong content, 3 duplicate)."""
-        self.chain.transact(self.contract.functions.markEnteredInError(record_id, reason), custodian)
+        self._send(custodian, "markEnteredInError", record_id, reason)
 
     def mark_batched_entered_in_error(self, custodian: Sender, record: AnchoredRecord, reason: int) -> None:
         """Retracts a batched record, proving its place in the batch."""
-        fn = self.contract.functions.markBatchedEnteredInError(
-            record.header.as_tuple(), record.batch_id, list(record.proof), reason
+        self._send(
+            custodian,
+            "markBatchedEnteredInError",
+            record.header.as_tuple(),
+            record.batch_id,
+            list(record.proof),
+            reason,
         )
-        self.chain.transact(fn, custodian)
 
     # ─── Access and reading ─────────────────────────────────────────────────────────────────
 
     def access(self, reader: Sender, record: AnchoredRecord, purpose: Purpose) -> TxReceipt:
         """Asks the chain for access; emits the audit event or raises ContractRevert(EHRAccessDenied)."""
         if record.batch_id:
-            fn = self.contract.functions.accessBatchedRecord(
-                record.header.as_tuple(), record.batch_id, list(record.proof), int(purpose)
+            return self._send(
+                reader,
+                "accessBatchedRecord",
+                record.header.as_tuple(),
+                record.batch_id,
+                list(record.proof),
+                int(purpose),
             )
-        else:
-            fn = self.contract.functions.accessRecord(record.header.as_tuple(), int(purpose))
-        return self.chain.transact(fn, reader)
+        return self._send(reader, "accessRecord", record.header.as_tuple(), int(purpose))
 
     def open(self, release: Release, reader_private_key: bytes) -> dict[str, Any]:
         """Decrypts a release and checks it against the anchored commitment; returns the resource.
@@ -382,37 +418,29 @@ class EHRClient(ContractClient):
 
     def record(self, record_id: bytes) -> AnchoredRecord:
         """A single-anchored record by id, from its RecordAnchored event."""
-        logs = self.contract.events.RecordAnchored().get_logs(
-            from_block=self.from_block, argument_filters={"recordId": record_id}
-        )
+        logs = self._events("RecordAnchored", recordId=record_id)
         if not logs:
             raise RecordNotFoundError(f"no record 0x{record_id.hex()} is anchored")
         return self._from_log(logs[0])
 
     def records_of(self, patient: str) -> list[AnchoredRecord]:
-        logs = self.contract.events.RecordAnchored().get_logs(
-            from_block=self.from_block, argument_filters={"patient": Web3.to_checksum_address(patient)}
-        )
+        logs = self._events("RecordAnchored", patient=Web3.to_checksum_address(patient))
         return [self._from_log(log) for log in logs]
 
     def status(self, record_id: bytes) -> RecordStatus:
         """The record's status on chain (``NONE`` if it was never anchored singly)."""
-        return RecordStatus(int(self.chain.call(self.contract.functions.record(record_id))[2]))
+        return RecordStatus(int(self._call("record", record_id)[2]))
 
     def in_batch(self, record: AnchoredRecord) -> bool:
         """Whether the chain's batch root proves ``record`` (its header, batch id and proof)."""
         if not record.batch_id:
             return False
-        return bool(
-            self.chain.call(
-                self.contract.functions.inBatch(record.header.as_tuple(), record.batch_id, list(record.proof))
-            )
-        )
+        return bool(self._call("inBatch", record.header.as_tuple(), record.batch_id, list(record.proof)))
 
     def access_history(
         self, patient: str | None = None, record_id: bytes | None = None, accessor: str | None = None
-    ) -> list[dict[str, Any]]:
-        """RecordAccessed events (the audit trail), optionally filtered."""
+    ) -> list[AccessEvent]:
+        """RecordAccessed events (the audit trail), optionally filtered, in chain order."""
         filters: dict[str, Any] = {}
         if patient:
             filters["patient"] = Web3.to_checksum_address(patient)
@@ -420,45 +448,21 @@ class EHRClient(ContractClient):
             filters["recordId"] = record_id
         if accessor:
             filters["accessor"] = Web3.to_checksum_address(accessor)
-        logs = self.contract.events.RecordAccessed().get_logs(
-            from_block=self.from_block, argument_filters=filters
-        )
+        logs = self._events("RecordAccessed", **filters)
         times = self.chain.block_times(sorted({int(log["blockNumber"]) for log in logs}))
-        out = []
-        for log in logs:
-            a = log["args"]
-            out.append(
-                {
-                    "record_id": bytes(a["recordId"]),
-                    "accessor": a["accessor"],
-                    "patient": a["patient"],
-                    "purpose": Purpose(a["purpose"]),
-                    "authorization": bytes(a["authorization"]),
-                    "break_glass": bool(a["breakGlass"]),
-                    "block": int(log["blockNumber"]),
-                    "timestamp": times[int(log["blockNumber"])],
-                    "tx": log["transactionHash"].to_0x_hex(),
-                }
-            )
-        return out
-
-    def access_history_fhir(self, patient: str) -> list[dict[str, Any]]:
-        """The patient's access history as validated FHIR AuditEvents (break-glass reads flagged BTG)."""
-        from medchain.fhir import audit_event_resource
-
-        chain_id = self.chain.chain_id
         return [
-            audit_event_resource(
-                chain_id=chain_id,
-                observer=self.address,
-                patient=e["patient"],
-                accessor=e["accessor"],
-                purpose=e["purpose"],
-                recorded_at=e["timestamp"],
-                entity_ref="0x" + e["record_id"].hex(),
-                break_glass=e["break_glass"],
+            AccessEvent(
+                record_id=RecordId(bytes(log["args"]["recordId"])),
+                accessor=log["args"]["accessor"],
+                patient=log["args"]["patient"],
+                purpose=Purpose(log["args"]["purpose"]),
+                authorization=bytes(log["args"]["authorization"]),
+                break_glass=bool(log["args"]["breakGlass"]),
+                block=int(log["blockNumber"]),
+                timestamp=times[int(log["blockNumber"])],
+                tx=log["transactionHash"].to_0x_hex(),
             )
-            for e in self.access_history(patient=patient)
+            for log in logs
         ]
 
     def _from_log(self, log: Any) -> AnchoredRecord:
@@ -467,13 +471,13 @@ class EHRClient(ContractClient):
             a["patient"], a["custodian"], bytes(a["fingerprint"]), bytes(a["category"]), bytes(a["previous"])
         )
         return AnchoredRecord(
-            bytes(a["recordId"]), header, cid_text(bytes(a["cid"])), int(log["blockNumber"])
+            RecordId(bytes(a["recordId"])), header, cid_text(bytes(a["cid"])), int(log["blockNumber"])
         )
 
-    def _send_idempotent(self, fn: Any, sender: Sender, already_done: str) -> None:
-        """Sends ``fn``; a revert saying the work is already done (a retry racing its first) is success."""
+    def _send_idempotent(self, sender: Sender, already_done: str, function: str, *args: Any) -> None:
+        """Sends ``function(*args)``; the revert ``already_done`` (a retry racing its first) is success."""
         try:
-            self.chain.transact(fn, sender)
+            self._send(sender, function, *args)
         except ContractRevert as exc:
             if exc.error != already_done:
                 raise
@@ -485,22 +489,10 @@ class EHRClient(ContractClient):
 
     def _find_batch(self, custodian: str, root: bytes) -> tuple[int, int]:
         """The id and block of this custodian's batch with ``root``, or (0, 0) if none is anchored."""
-        logs = self.contract.events.BatchAnchored().get_logs(
-            from_block=self.from_block, argument_filters={"custodian": Web3.to_checksum_address(custodian)}
-        )
-        for log in logs:
+        for log in self._events("BatchAnchored", custodian=Web3.to_checksum_address(custodian)):
             if bytes(log["args"]["root"]) == root:
                 return int(log["args"]["batchId"]), int(log["blockNumber"])
         return 0, 0
-
-
-class RecordStatus(IntEnum):
-    """Mirrors ``IEHRIndex.RecordStatus``."""
-
-    NONE = 0
-    CURRENT = 1
-    SUPERSEDED = 2
-    ENTERED_IN_ERROR = 3
 
 
 def _address_of(sender: Sender) -> str:

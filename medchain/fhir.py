@@ -1,4 +1,8 @@
-"""FHIR exports: a grant as a FHIR Consent, access and break-glass events as FHIR AuditEvents.
+"""FHIR exports: grants as Consent, accesses and break-glass as AuditEvent, claims as Claim and
+ClaimResponse.
+
+Every FHIR document the SDK writes is built here, from the clients' dataclasses (this module sits
+above the clients and reads them; clients never import it).
 
 Resources are built as plain JSON and validated with fhir.resources (its R4B package, the
 R4-compatible release of FHIR 4; Consent and AuditEvent have the R4 shape there). People and
@@ -11,11 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.claim import Claim
+from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.consent import Consent
 from pydantic import ValidationError
 
-from medchain.consent import NO_END, Actions, Grant, GrantStatus, Purpose, ScopeKind, category_text
+from medchain.claims import ClaimView, CoveredService
+from medchain.consent import BreakGlassSession, Grant
+from medchain.ehr import AccessEvent, AnchoredRecord
 from medchain.errors import MedChainError
+from medchain.types import NO_END, Actions, ClaimStatus, GrantStatus, Purpose, ScopeKind, category_text
 
 ADDRESS_SYSTEM = "urn:ietf:rfc:3986"
 _ACTION_CODES = {Actions.READ: "access", Actions.APPEND: "correct", Actions.SHARE: "disclose"}
@@ -192,16 +201,148 @@ def _validated(model: Any, resource: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def break_glass_audit_event(session: dict[str, Any], chain_id: int, observer: str) -> dict[str, Any]:
+def break_glass_audit_event(session: BreakGlassSession, chain_id: int, observer: str) -> dict[str, Any]:
     """A break-glass session (from ``ConsentClient.session``) as a FHIR AuditEvent flagged BTG."""
     return audit_event_resource(
         chain_id=chain_id,
         observer=observer,
-        patient=session["patient"],
-        accessor=session["institution"],
+        patient=session.patient,
+        accessor=session.institution,
         purpose=Purpose.ETREAT,
-        recorded_at=session["opened_at"],
-        entity_ref=f"break-glass:{session['id']}",
+        recorded_at=session.opened_at,
+        entity_ref=f"break-glass:{session.id}",
         break_glass=True,
         action="E",
     )
+
+
+def access_audit_events(events: list[AccessEvent], chain_id: int, observer: str) -> list[dict[str, Any]]:
+    """Audited accesses (``EHRClient.access_history``) as validated FHIR AuditEvents; break-glass
+    reads are flagged BTG. ``observer`` is the EHRIndex address that recorded them."""
+    return [
+        audit_event_resource(
+            chain_id=chain_id,
+            observer=observer,
+            patient=e.patient,
+            accessor=e.accessor,
+            purpose=e.purpose,
+            recorded_at=e.timestamp,
+            entity_ref="0x" + e.record_id.hex(),
+            break_glass=e.break_glass,
+        )
+        for e in events
+    ]
+
+
+def claim_resources(
+    claim: ClaimView,
+    insurer: str,
+    chain_id: int,
+    billed: int,
+    service: CoveredService,
+    evidence: list[AnchoredRecord],
+    currency: str = "USD",
+    decimals: int = 6,
+) -> dict[str, Any]:
+    """A claim as a validated FHIR R4 Claim and ClaimResponse (R4B package); amounts in currency units."""
+    created = datetime.fromtimestamp(claim.submitted_at, tz=UTC).isoformat().replace("+00:00", "Z")
+
+    def money(units: int) -> dict[str, Any]:
+        return {"value": units / 10**decimals, "currency": currency}
+
+    ident = {"system": "urn:medchain:claim", "value": "0x" + claim.id.hex()}
+    fhir_claim = {
+        "resourceType": "Claim",
+        "identifier": [ident],
+        "status": "active",
+        "type": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]
+        },
+        "use": "claim",
+        "patient": {"identifier": chain_identifier(chain_id, claim.patient)},
+        "created": created,
+        "provider": {"identifier": chain_identifier(chain_id, claim.provider)},
+        "insurer": {"identifier": chain_identifier(chain_id, insurer)},
+        "priority": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]
+        },
+        "insurance": [
+            {
+                "sequence": 1,
+                "focal": True,
+                "coverage": {"identifier": {"system": "urn:medchain:plan", "value": str(claim.plan_id)}},
+            }
+        ],
+        "supportingInfo": [
+            {
+                "sequence": i + 1,
+                "category": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory",
+                            "code": "info",
+                        }
+                    ]
+                },
+                "valueReference": {
+                    "identifier": {"system": "urn:medchain:record", "value": "0x" + r.id.hex()}
+                },
+            }
+            for i, r in enumerate(evidence)
+        ],
+        "item": [
+            {
+                "sequence": 1,
+                "productOrService": {
+                    "coding": [{"system": "urn:medchain:billing-code", "code": service.code}]
+                    + (
+                        [{"system": "https://www.gs1.org/gtin", "code": f"{service.gtin:014d}"}]
+                        if service.gtin
+                        else []
+                    )
+                },
+                "net": money(billed),
+            }
+        ],
+        "total": money(billed),
+    }
+    outcome = {ClaimStatus.PAID: "complete", ClaimStatus.DENIED: "error"}.get(claim.status, "queued")
+    response = {
+        "resourceType": "ClaimResponse",
+        "identifier": [ident],
+        "status": "active",
+        "type": fhir_claim["type"],
+        "use": "claim",
+        "patient": fhir_claim["patient"],
+        "created": created,
+        "insurer": fhir_claim["insurer"],
+        "outcome": outcome,
+        "disposition": claim.status.name.lower(),
+        "total": [
+            {
+                "category": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "benefit"}
+                    ]
+                },
+                "amount": money(claim.amount),
+            },
+            {
+                "category": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "copay"}
+                    ]
+                },
+                "amount": money(claim.patient_share),
+            },
+        ],
+    }
+    try:
+        return {
+            "claim": Claim.model_validate(fhir_claim).model_dump(mode="json", exclude_none=True),
+            "claimResponse": ClaimResponse.model_validate(response).model_dump(
+                mode="json", exclude_none=True
+            ),
+        }
+    except Exception as exc:
+        raise FhirExportError(f"FHIR Claim export is not valid: {exc}") from exc

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from web3 import Web3
-from web3.logs import DISCARD
-from web3.types import TxReceipt
 
 from medchain.chain import ContractClient, Sender
-from medchain.types import Action, Address, Kind, MemberStatus, ProposalStatus, kind_mask
+from medchain.types import (
+    Address,
+    GovernanceAction,
+    Kind,
+    MemberStatus,
+    ProposalId,
+    ProposalStatus,
+    kind_mask,
+)
 
 
 @dataclass(frozen=True)
@@ -29,8 +35,8 @@ class Member:
 class Proposal:
     """A governance proposal."""
 
-    id: int
-    action: Action
+    id: ProposalId
+    action: GovernanceAction
     subject: Address
     kind: Kind
     rating: int
@@ -50,31 +56,30 @@ class RegistryClient(ContractClient):
     def member(self, account: str) -> Member:
         """The member record of ``account`` (status NONE for a non-member)."""
         address = Web3.to_checksum_address(account)
-        kind, status, rating, since, licence = self.chain.call(self.contract.functions.memberOf(address))
-        weight = self.chain.call(self.contract.functions.weightOf(address))
+        kind, status, rating, since, licence = self._call("memberOf", address)
+        weight = self._call("weightOf", address)
         return Member(
             address, Kind(kind), MemberStatus(status), int(rating), int(weight), int(since), bytes(licence)
         )
 
     def members(self) -> list[Member]:
         """Every member ever admitted, in admission order."""
-        count = self.chain.call(self.contract.functions.memberCount())
-        return [self.member(self.chain.call(self.contract.functions.memberAt(i))) for i in range(count)]
+        count = int(self._call("memberCount"))
+        return [self.member(self._call("memberAt", i)) for i in range(count)]
 
     def is_active(self, account: str, *kinds: Kind) -> bool:
         """True when ``account`` is an active member of one of ``kinds``."""
-        address = Web3.to_checksum_address(account)
-        return bool(self.chain.call(self.contract.functions.isActiveAny(address, kind_mask(*kinds))))
+        return bool(self._call("isActiveAny", Web3.to_checksum_address(account), kind_mask(*kinds)))
 
     def total_active_weight(self) -> int:
-        return int(self.chain.call(self.contract.functions.totalActiveWeight()))
+        return int(self._call("totalActiveWeight"))
 
     def proposal(self, proposal_id: int) -> Proposal:
-        raw = self.chain.call(self.contract.functions.proposal(proposal_id))
+        raw = self._call("proposal", proposal_id)
         action, subject, kind, rating, _licence, proposer, deadline, total, yes, no, status = raw
         return Proposal(
-            proposal_id,
-            Action(action),
+            ProposalId(proposal_id),
+            GovernanceAction(action),
             subject,
             Kind(kind),
             int(rating),
@@ -87,18 +92,16 @@ class RegistryClient(ContractClient):
         )
 
     def proposal_count(self) -> int:
-        return int(self.chain.call(self.contract.functions.proposalCount()))
+        return int(self._call("proposalCount"))
 
     def voting_weight(self, proposal_id: int, account: str) -> int:
         """The weight ``account`` votes with on the proposal: its weight when the proposal opened."""
-        fn = self.contract.functions.votingWeight(proposal_id, Web3.to_checksum_address(account))
-        return int(self.chain.call(fn))
+        return int(self._call("votingWeight", proposal_id, Web3.to_checksum_address(account)))
 
-    def open_proposal(self, subject: str, action: Action) -> int | None:
+    def open_proposal(self, subject: str, action: GovernanceAction) -> ProposalId | None:
         """The id of the open proposal about ``subject`` for ``action``, or None."""
-        fn = self.contract.functions.openProposalOf(Web3.to_checksum_address(subject), int(action))
-        proposal_id = int(self.chain.call(fn))
-        return proposal_id or None
+        proposal_id = int(self._call("openProposalOf", Web3.to_checksum_address(subject), int(action)))
+        return ProposalId(proposal_id) if proposal_id else None
 
     # ─── Writes ─────────────────────────────────────────────────────────────────────────────
 
@@ -106,36 +109,31 @@ class RegistryClient(ContractClient):
         self, founder: Sender, account: str, kind: Kind, rating: int, licence: bytes
     ) -> None:
         """Admits a founding member (founder only, during bootstrap)."""
-        fn = self.contract.functions.bootstrapMember(
-            Web3.to_checksum_address(account), int(kind), rating, licence
-        )
-        self.chain.transact(fn, founder)
+        self._send(founder, "bootstrapMember", Web3.to_checksum_address(account), int(kind), rating, licence)
 
     def end_bootstrap(self, founder: Sender) -> None:
-        self.chain.transact(self.contract.functions.endBootstrap(), founder)
+        self._send(founder, "endBootstrap")
 
     def propose_admission(
         self, proposer: Sender, account: str, kind: Kind, rating: int, licence: bytes
-    ) -> int:
+    ) -> ProposalId:
         """Opens an admission proposal (the proposer's yes is counted); returns its id."""
-        fn = self.contract.functions.proposeAdmission(
-            Web3.to_checksum_address(account), int(kind), rating, licence
+        receipt = self._send(
+            proposer, "proposeAdmission", Web3.to_checksum_address(account), int(kind), rating, licence
         )
-        return self._opened(self.chain.transact(fn, proposer))
+        return ProposalId(int(self._emitted_field(receipt, "ProposalOpened", "proposalId")))
 
-    def propose_change(self, proposer: Sender, member: str, action: Action, rating: int = 0) -> int:
+    def propose_change(
+        self, proposer: Sender, member: str, action: GovernanceAction, rating: int = 0
+    ) -> ProposalId:
         """Opens a suspend / reinstate / remove / rating proposal; returns its id."""
-        fn = self.contract.functions.proposeChange(Web3.to_checksum_address(member), int(action), rating)
-        return self._opened(self.chain.transact(fn, proposer))
+        receipt = self._send(proposer, "proposeChange", Web3.to_checksum_address(member), int(action), rating)
+        return ProposalId(int(self._emitted_field(receipt, "ProposalOpened", "proposalId")))
 
     def vote(self, voter: Sender, proposal_id: int, support: bool) -> ProposalStatus:
         """Casts a vote; returns the proposal's status afterwards."""
-        self.chain.transact(self.contract.functions.vote(proposal_id, support), voter)
+        self._send(voter, "vote", proposal_id, support)
         return self.proposal(proposal_id).status
 
     def expire(self, sender: Sender, proposal_id: int) -> None:
-        self.chain.transact(self.contract.functions.expire(proposal_id), sender)
-
-    def _opened(self, receipt: TxReceipt) -> int:
-        events = self.contract.events.ProposalOpened().process_receipt(receipt, errors=DISCARD)
-        return int(events[0]["args"]["proposalId"])
+        self._send(sender, "expire", proposal_id)

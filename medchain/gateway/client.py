@@ -20,6 +20,7 @@ from web3 import Web3
 from medchain.ehr import AnchoredRecord, EHRClient, IntegrityError, RecordHeader, Release
 from medchain.gateway import service as errors
 from medchain.gateway.protocol import Challenge, sign
+from medchain.types import RecordId
 
 _BY_STATUS: dict[int, type[errors.GatewayError]] = {
     cls.status: cls
@@ -128,7 +129,7 @@ class GatewayClient:
             if anchored.header != header or anchored.cid != cid:
                 raise IntegrityError("the gateway's header or CID differs from the anchored one")
             return anchored
-        record = AnchoredRecord(record_id, header, cid, 0, batch_id, proof)
+        record = AnchoredRecord(RecordId(record_id), header, cid, 0, batch_id, proof)
         if not ehr.in_batch(record):
             raise IntegrityError(f"batch {batch_id} on chain does not prove the gateway's header")
         return record

@@ -37,19 +37,19 @@ from eth_utils.exceptions import ValidationError
 from web3 import Web3
 
 from medchain import crypto
-from medchain.consent import AccessDecision, Actions, Purpose
-from medchain.deploy import Suite
+from medchain.consent import AccessDecision
 from medchain.ehr import (
     AccessNotPermittedError,
     AnchoredRecord,
     EHRClient,
     RecordNotFoundError,
-    RecordStatus,
     header_of,
 )
 from medchain.errors import ChainError, MedChainError
 from medchain.gateway.protocol import Challenge, SignatureError, recover_public_key
 from medchain.store import ContentStore, StoreError
+from medchain.suite import Suite
+from medchain.types import Actions, Purpose, RecordId, RecordStatus
 from medchain.vault import KeyNotFoundError, KeyVault, VaultError
 
 # ─── Errors, each with the HTTP status it maps to ───────────────────────────────────────────
@@ -510,7 +510,9 @@ class GatewayService:
         staged, batch_id, proof = entry
         header = header_of(staged)
         nodes = tuple(proof[i : i + 32] for i in range(0, len(proof), 32))
-        record = AnchoredRecord(record_id, header, staged.cid, staged.confirmed_block or 0, batch_id, nodes)
+        record = AnchoredRecord(
+            RecordId(record_id), header, staged.cid, staged.confirmed_block or 0, batch_id, nodes
+        )
         if not self.ehr.in_batch(record):
             raise GatewayNotFound(f"record 0x{record_id.hex()} is not proven by batch {batch_id} on chain")
         return record
@@ -530,8 +532,8 @@ class GatewayService:
                 f"{reader} has no audited access to record 0x{record.id.hex()} on chain; "
                 "call accessRecord first"
             )
-        now = int(self.ehr.chain.w3.eth.get_block("latest")["timestamp"])
-        recent = [e for e in events if now - e["timestamp"] <= self.settings.access_window]
+        now = self.ehr.now()
+        recent = [e for e in events if now - e.timestamp <= self.settings.access_window]
         if not recent:
             raise GatewayForbidden(
                 f"{reader}'s last audited access to record 0x{record.id.hex()} is older than "
@@ -539,7 +541,7 @@ class GatewayService:
             )
         decisions: dict[Purpose, AccessDecision] = {}
         for event in reversed(recent):
-            purpose: Purpose = event["purpose"]
+            purpose = event.purpose
             if purpose not in decisions:
                 decisions[purpose] = self.suite.consent.check(
                     record.header.patient,
@@ -554,7 +556,7 @@ class GatewayService:
                 continue
             if not decision.break_glass:
                 return "consent"  # a consent holds now (it may replace an emergency session)
-            if event["break_glass"] and event["authorization"] == decision.grant_id:
+            if event.break_glass and event.authorization == decision.grant_id:
                 return "break-glass"
         raise GatewayForbidden(
             f"{reader}'s consent (or emergency session) for record 0x{record.id.hex()} no longer holds"

@@ -10,10 +10,11 @@ import json
 import pytest
 
 from medchain import crypto
-from medchain.consent import Actions, GrantTerms, Purpose
-from medchain.ehr import EHRClient, KeyVault, RecordStatus
+from medchain.consent import GrantTerms
+from medchain.ehr import EHRClient, KeyVault
 from medchain.errors import ContractRevert, TransactionFailed
 from medchain.store import LocalFolderStore, cid_text
+from medchain.types import Actions, Purpose, RecordStatus
 from medchain.vault import VaultError
 
 OBSERVATION = {
@@ -222,7 +223,8 @@ def test_public_batch_index_names_no_patient_and_no_fingerprint(
 
 
 def vault_request_key(env, patient, hospital):
-    from medchain.ehr import ZERO32, request_key
+    from medchain.ehr import request_key
+    from medchain.types import ZERO32
 
     return request_key(patient.address, hospital.address, ZERO32, crypto.canonical_json(OBSERVATION))
 

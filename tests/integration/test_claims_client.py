@@ -7,20 +7,13 @@ from brownie import chain
 from eth_account import Account
 
 from medchain import crypto
-from medchain.claims import (
-    MEDICATION_DISPENSE,
-    ClaimStatus,
-    CoverageTable,
-    DispenseRef,
-    PlanTerms,
-    claim_resources,
-    lot_code,
-    patient_ref,
-)
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.claims import MEDICATION_DISPENSE, CoverageTable, DispenseRef, PlanTerms, lot_code, patient_ref
+from medchain.consent import GrantTerms
 from medchain.ehr import KeyVault
 from medchain.errors import ContractRevert
+from medchain.fhir import claim_resources
 from medchain.store import LocalFolderStore
+from medchain.types import Actions, ClaimStatus, Purpose
 
 USD = 10**6
 GTIN = 9506000134352
@@ -88,9 +81,9 @@ def test_auto_paid_and_pended_claims_through_the_sdk(suite, setup, insurer, hosp
     assert claims.settle_share(patient.address, paid) == 110 * USD
     assert token.balanceOf(hospital) - before == 110 * USD
     report = claims.report(setup["plan"])
-    assert report["by_status"] == {"paid": 2}
-    assert report["paid"] == 40 * USD + 720 * USD
-    assert report["pool"] == 10_000 * USD - report["paid"]
+    assert report.by_status == {"paid": 2}
+    assert report.paid == 40 * USD + 720 * USD
+    assert report.pool == 10_000 * USD - report.paid
 
 
 def test_claim_without_insurer_consent_is_refused(suite, setup, hospital, patient):
@@ -208,7 +201,7 @@ def test_appeal_reserve_and_withdrawal_through_the_sdk(suite, setup, insurer, ho
     assert appealed.max_payable == appealed.amount  # what the insurer may approve now
     assert claims.approve(insurer.address, appealed, appealed.max_payable) == ClaimStatus.PAID
     report = claims.report(setup["plan"])
-    assert (report["pool"], report["reserved"]) == (0, 0)
+    assert (report.pool, report.reserved) == (0, 0)
     usage = claims.year_usage(setup["plan"], patient.address, 0)
     enrolment = claims.enrolment(setup["plan"], patient.address)
     assert usage == (enrolment.deductible_met, enrolment.paid_in_year) == (100 * USD, 640 * USD)

@@ -11,12 +11,13 @@ from click.testing import CliRunner
 from eth_account import Account
 
 from medchain import crypto
-from medchain.claims import ClaimStatus, CoverageTable, PlanTerms
+from medchain.claims import CoverageTable, PlanTerms
 from medchain.cli import cli
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.consent import GrantTerms
 from medchain.drug import lot_bytes
 from medchain.ehr import KeyVault
 from medchain.store import LocalFolderStore
+from medchain.types import Actions, ClaimStatus, Purpose
 
 USD = 10**6
 GTIN = "09506000134352"

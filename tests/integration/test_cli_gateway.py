@@ -15,10 +15,11 @@ from brownie import web3 as brownie_web3
 from eth_account import Account
 
 from medchain import crypto
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.consent import GrantTerms
 from medchain.ehr import KeyVault
 from medchain.localchain import free_port
 from medchain.store import LocalFolderStore
+from medchain.types import Actions, Purpose
 
 LICENCE = "00" * 32
 ADDRESS = "0x" + "11" * 20
@@ -152,7 +153,7 @@ def test_hospital_reads_through_the_served_gateway_with_ehr_read(
     assert json.loads(out.read_text()) == RESOURCE
     # The read left its audit event on chain and a release line in the gateway's log.
     [event] = suite.ehr(LocalFolderStore(served["store"])).access_history(record_id=served["record"].id)
-    assert event["accessor"] == hospital2.address
+    assert event.accessor == hospital2.address
     lines = [json.loads(x) for x in served["log"].read_text().splitlines()]
     assert [(x["event"], x["reader"], x["basis"]) for x in lines] == [
         ("release", hospital2.address, "consent")

@@ -8,9 +8,10 @@ import pytest
 from brownie import chain
 from eth_account import Account
 
-from medchain.consent import Actions, GrantGuardian, GrantStatus, GrantTerms, Purpose, Review
+from medchain.consent import GrantGuardian, GrantTerms
 from medchain.errors import ContractRevert
 from medchain.fhir import break_glass_audit_event, consent_resource
+from medchain.types import Actions, GrantStatus, Purpose, Review
 
 
 @pytest.fixture
@@ -106,7 +107,7 @@ def test_break_glass_flow_and_audit_event(suite, patient_key, hospital2):
     assert c.check(patient_key.address, hospital2.address, Actions.READ, Purpose.ETREAT).break_glass
     c.review_break_glass(patient_key, sid, accept=False)
     [session] = c.sessions_of(patient_key.address)
-    assert session["review"] == Review.DISPUTED
+    assert session.review == Review.DISPUTED
     assert c.disputed_sessions(hospital2.address) == 1
     event = break_glass_audit_event(session, suite.deployment.chain_id, c.address)
     assert event["resourceType"] == "AuditEvent"
@@ -151,7 +152,7 @@ def test_dispute_ends_session_and_blocks_reopening_through_client(suite, patient
     c.review_break_glass(patient_key, sid, accept=False)
     disputed_at = chain[-1].timestamp
     assert not c.check(patient_key.address, hospital2.address, Actions.READ, Purpose.ETREAT).allowed
-    assert c.session(sid)["expires_at"] == disputed_at - 1
+    assert c.session(sid).expires_at == disputed_at - 1
     assert c.break_glass_blocked_until(hospital2.address, patient_key.address) == disputed_at + 30 * 86400
     with pytest.raises(ContractRevert) as info:
         c.open_break_glass(hospital2.address, patient_key.address, digest)

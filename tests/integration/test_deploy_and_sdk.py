@@ -14,8 +14,10 @@ from web3 import Web3
 
 from medchain.chain import Chain
 from medchain.cli import cli
-from medchain.deploy import Deployment, Suite, SuiteConfig, deploy_suite
+from medchain.deploy import SuiteConfig, deploy_suite
 from medchain.errors import ConfigurationError, ContractRevert, ManifestError
+from medchain.manifest import Deployment
+from medchain.suite import Suite
 from medchain.types import Kind, MemberStatus
 from tests.fixtures.deployments import KINDS, RATINGS, licence
 
@@ -203,7 +205,8 @@ def test_cli_rejects_bad_kind_without_traceback(deploy_to, manifest_path, regula
 
 def test_cli_role_views(deploy_to, manifest_path, patient, hospital, insurer, manufacturer):
     """Read-only views per role: a patient's grants, a batch trace, a plan report."""
-    from medchain.consent import Actions, GrantTerms, Purpose
+    from medchain.consent import GrantTerms
+    from medchain.types import Actions, Purpose
 
     suite = deploy_to(manifest_path)
     suite.consent.grant(

@@ -16,19 +16,10 @@ from web3 import Web3
 import medchain.drug
 from medchain import claims as claims_sdk
 from medchain.demo import drug_step
-from medchain.drug import (
-    BatchStatus,
-    DrugClient,
-    EpcisExportError,
-    GS1Error,
-    Pack,
-    SerialTree,
-    parse_gtin,
-    patient_ref,
-    validate_epcis,
-)
+from medchain.drug import DrugClient, GS1Error, Pack, SerialTree, parse_gtin, patient_ref
+from medchain.epcis import EpcisExportError, epcis_document, validate_epcis
 from medchain.errors import ContractRevert
-from medchain.types import Action
+from medchain.types import BatchStatus, GovernanceAction
 
 GTIN = "09506000134352"
 SERIALS = [f"SN{i:05d}" for i in range(16)]
@@ -132,7 +123,7 @@ def test_epcis_export_is_schema_valid(suite, journey, manufacturer):
     d = suite.drugs
     d.quarantine(manufacturer.address, journey, 2)
     d.release(manufacturer.address, journey)
-    document = d.epcis_document(journey, GTIN, "LOT-7")
+    document = epcis_document(d, journey, GTIN, "LOT-7")
     events = document["epcisBody"]["eventList"]
     assert [e["bizStep"] for e in events] == [
         "commissioning",
@@ -149,7 +140,7 @@ def test_epcis_export_is_schema_valid(suite, journey, manufacturer):
 
 
 def test_epcis_validation_catches_a_broken_document(suite, journey):
-    document = suite.drugs.epcis_document(journey, GTIN, "LOT-7")
+    document = epcis_document(suite.drugs, journey, GTIN, "LOT-7")
     broken = copy.deepcopy(document)
     broken["epcisBody"]["eventList"][0]["action"] = "TELEPORT"
     with pytest.raises(EpcisExportError):
@@ -278,7 +269,7 @@ def test_sdk_recall_tries_again_when_the_hold_is_lifted(
     assert d.status(journey) == BatchStatus.RECALLED
 
 
-@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+@pytest.mark.parametrize("action", [GovernanceAction.SUSPEND, GovernanceAction.REMOVE])
 def test_sdk_recall_by_suspended_manufacturer_is_refused(suite, journey, manufacturer, regulator, action):
     d = suite.drugs
     govern(suite, regulator, manufacturer, action)
@@ -356,7 +347,7 @@ def test_demo_dispenses_under_a_random_salt(suite, accounts, web3, regulator, di
         return drawn[-1]
 
     monkeypatch.setattr(medchain.drug.secrets, "token_bytes", recording)
-    govern(suite, regulator, distributor, Action.SUSPEND)  # the demo reinstates it
+    govern(suite, regulator, distributor, GovernanceAction.SUSPEND)  # the demo reinstates it
     patient = Account.create()
     names = {a: f"account {i}" for i, a in enumerate(web3.eth.accounts)}
     dispensed = drug_step(suite, list(web3.eth.accounts), names, patient, Console(file=io.StringIO()))

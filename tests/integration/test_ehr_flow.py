@@ -11,10 +11,12 @@ import pytest
 from brownie import network, web3
 
 from medchain import crypto
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.consent import GrantTerms
 from medchain.ehr import AccessNotPermittedError, IntegrityError, KeyVault, Release
 from medchain.errors import ContractRevert
+from medchain.fhir import access_audit_events
 from medchain.store import CachedStore, LocalFolderStore
+from medchain.types import Actions, Purpose
 
 PATIENT_NAME = "Zhang Wei-Secret"
 DIAGNOSIS = "Type 2 diabetes mellitus with ketoacidosis"
@@ -117,12 +119,12 @@ def test_two_hospitals_patient_and_outsider(
     suite.consent.open_break_glass(hospital2.address, patient.address, hashlib.sha256(b"ER").digest())
     ehr.access(hospital2.address, record, Purpose.ETREAT)
     history = ehr.access_history(patient=patient.address)
-    assert [h["accessor"] for h in history] == [hospital2.address, hospital2.address]
-    assert [h["break_glass"] for h in history] == [False, True]
-    assert history[0]["authorization"] == gid
+    assert [h.accessor for h in history] == [hospital2.address, hospital2.address]
+    assert [h.break_glass for h in history] == [False, True]
+    assert history[0].authorization == gid
 
     # Access history exports as FHIR AuditEvents.
-    events = ehr.access_history_fhir(patient.address)
+    events = access_audit_events(ehr.access_history(patient=patient.address), ehr.chain.chain_id, ehr.address)
     assert all(e["resourceType"] == "AuditEvent" for e in events)
     assert [e.get("subtype", [{}])[0].get("code") for e in events] == [None, "BTG"]
 

@@ -13,7 +13,7 @@ from brownie import chain
 from eth_account import Account
 
 from medchain import crypto
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.consent import GrantTerms
 from medchain.ehr import IntegrityError, KeyVault
 from medchain.gateway import GatewayClient, ReleaseLog, verify_log
 from medchain.gateway.protocol import sign
@@ -25,6 +25,7 @@ from medchain.gateway.service import (
     GatewayUnauthenticated,
 )
 from medchain.store import LocalFolderStore
+from medchain.types import Actions, Purpose
 from tests.helpers import gateway_challenge, gateway_post, gateway_release
 
 OBSERVATION = {

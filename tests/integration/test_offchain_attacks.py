@@ -16,14 +16,14 @@ from brownie import chain, web3
 from eth_keys.datatypes import Signature
 
 from medchain import crypto
-from medchain.consent import Actions, GrantTerms, Purpose
+from medchain.consent import GrantTerms
 from medchain.ehr import IntegrityError, KeyVault
 from medchain.errors import ContractRevert, MedChainError, TransactionFailed
 from medchain.gateway import GatewayClient
 from medchain.gateway.protocol import sign
 from medchain.gateway.service import GatewayError, GatewayForbidden, GatewayNotFound
 from medchain.store import LocalFolderStore, cid_text
-from medchain.types import Action, ProposalStatus
+from medchain.types import Actions, GovernanceAction, ProposalStatus, Purpose
 from tests.helpers import gateway_challenge, gateway_post, gateway_release
 
 OBSERVATION = {
@@ -151,7 +151,7 @@ def test_suspended_institution_cannot_read_with_a_recent_access_event(
     grant_read(suite, patient, hospital2)
     ehr.access(hospital2.address, record, Purpose.TREAT)
     assert client.read(ehr, record.id, local(hospital2)) == OBSERVATION
-    proposal = suite.registry.propose_change(regulator.address, hospital2.address, Action.SUSPEND)
+    proposal = suite.registry.propose_change(regulator.address, hospital2.address, GovernanceAction.SUSPEND)
     for voter in (hospital, insurer, laboratory, manufacturer):
         if suite.registry.proposal(proposal).status != ProposalStatus.OPEN:
             break

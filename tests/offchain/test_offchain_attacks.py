@@ -115,7 +115,8 @@ def _staged(request_key: bytes, batch_key: bytes | None = None) -> StagedAnchor:
 def test_confirmed_anchor_leaves_no_unsalted_plaintext_hash_in_the_vault_file(tmp_path):
     """The retry key hashes the plaintext without a salt: kept after the anchor is confirmed, a
     vault backup lets anyone confirm a guess ("Detected" or "Not detected") by hashing it."""
-    from medchain.ehr import ZERO32, request_key
+    from medchain.ehr import request_key
+    from medchain.types import ZERO32
 
     path = tmp_path / "vault.sqlite"
     vault = KeyVault(path)

@@ -15,10 +15,10 @@ from brownie.exceptions import VirtualMachineError
 from brownie.test import strategy
 from eth_account import Account
 
-from medchain.claims import NO_DRUG, ClaimStatus, CoverageTable
-from medchain.consent import NO_END, ScopeKind, category_code
+from medchain.claims import NO_DRUG, CoverageTable
 from medchain.ehr import RecordHeader
 from medchain.store import cid_bytes, cid_of
+from medchain.types import NO_END, ClaimStatus, ScopeKind, category_code
 
 USD = 10**6
 MAX_PAYABLE, PATIENT_SHARE, YEAR = 6, 7, 9  # positions in the claim record

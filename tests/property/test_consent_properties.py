@@ -12,9 +12,8 @@ from brownie import ConsentManager, InstitutionRegistry, chain
 from brownie.exceptions import VirtualMachineError
 from brownie.test import strategy
 
-from medchain.consent import NO_END, ScopeKind, category_code
 from medchain.deploy import FoundingMember
-from medchain.types import Action, Kind
+from medchain.types import NO_END, GovernanceAction, Kind, ScopeKind, category_code
 from tests.fixtures.deployments import licence
 
 RECORDS = [hashlib.sha256(f"r{i}".encode()).digest() for i in range(2)]
@@ -150,7 +149,9 @@ class ConsentMachine:
 
     def rule_toggle_suspension(self, pick):
         hospital = self.hospitals[pick % 2]
-        action = Action.REINSTATE if hospital.address in self.suspended else Action.SUSPEND
+        action = (
+            GovernanceAction.REINSTATE if hospital.address in self.suspended else GovernanceAction.SUSPEND
+        )
         self.registry.proposeChange(hospital, int(action), 0, {"from": self.regulator})
         self.suspended ^= {hospital.address}
 

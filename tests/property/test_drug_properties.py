@@ -13,7 +13,8 @@ import pytest
 from brownie import chain, network  # noqa: F401 - network is used by skipif
 from brownie.test import strategy
 
-from medchain.drug import BatchStatus, lot_bytes
+from medchain.drug import lot_bytes
+from medchain.types import BatchStatus
 from tests.helpers import reverts
 
 GTIN = 9506000134352

@@ -9,12 +9,11 @@ import pytest
 from brownie import ClaimsProcessor, chain
 from eth_account import Account
 
-from medchain.claims import NO_DRUG, ClaimStatus, CoverageTable, DispenseRef, patient_ref
-from medchain.consent import NO_END, Actions, Purpose, ScopeKind, category_code
+from medchain.claims import NO_DRUG, CoverageTable, DispenseRef, patient_ref
 from medchain.drug import lot_bytes
 from medchain.ehr import RecordHeader
 from medchain.store import cid_bytes, cid_of
-from medchain.types import Action
+from medchain.types import NO_END, Actions, ClaimStatus, GovernanceAction, Purpose, ScopeKind, category_code
 from tests.helpers import reverts
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -767,7 +766,7 @@ def test_suspended_pharmacy_cannot_claim(
     claims, world, drugs, registry, regulator, patient, pharmacy, pharmacy_stock, accounts
 ):
     d = dispense(drugs, pharmacy, pharmacy_stock[GTIN_A], patient, "PH-A")
-    govern(registry, regulator, accounts, pharmacy, Action.SUSPEND)
+    govern(registry, regulator, accounts, pharmacy, GovernanceAction.SUSPEND)
     with reverts("ClaimsNotProvider", pharmacy):
         pharmacy_claim(claims, world, pharmacy, patient, d)
 
@@ -1128,7 +1127,7 @@ def test_withdraw_by_others_reverts(claims, world, hospital, outsider, insurer):
 
 
 def test_suspended_insurer_cannot_withdraw(claims, world, registry, regulator, insurer, accounts):
-    govern(registry, regulator, accounts, insurer, Action.SUSPEND)
+    govern(registry, regulator, accounts, insurer, GovernanceAction.SUSPEND)
     with reverts("ClaimsNotInsurer", insurer):
         claims.withdraw(world["plan"], 1, {"from": insurer})
 
@@ -1142,7 +1141,7 @@ def test_suspended_provider_cannot_submit_or_appeal(
     _, (_, rec), _ = submit(claims, world, ehr, patient, hospital, code="70450", billed=900 * USD)
     claims.deny(rec, 1, {"from": insurer})
     h = evidence(ehr, patient, hospital, "before-suspension")
-    govern(registry, regulator, accounts, hospital, Action.SUSPEND)
+    govern(registry, regulator, accounts, hospital, GovernanceAction.SUSPEND)
     with reverts("ClaimsNotProvider", hospital):
         claims.appeal(rec, {"from": hospital})
     with reverts("ClaimsNotProvider", hospital):

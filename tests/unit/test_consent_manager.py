@@ -11,8 +11,17 @@ from eth_account import Account
 from eth_keys import keys
 from eth_utils import keccak
 
-from medchain.consent import NO_END, Actions, GrantStatus, Purpose, Review, ScopeKind, category_code
-from medchain.types import Action, Kind
+from medchain.types import (
+    NO_END,
+    Actions,
+    GovernanceAction,
+    GrantStatus,
+    Kind,
+    Purpose,
+    Review,
+    ScopeKind,
+    category_code,
+)
 from tests.helpers import reverts
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -187,17 +196,17 @@ def test_suspended_institution_grant_stops_and_resumes(
     consent, registry, regulator, patient, hospital, accounts
 ):
     consent.grant(terms(patient, hospital), {"from": patient})
-    pid = registry.proposeChange(hospital, Action.SUSPEND, 0, {"from": regulator}).events["ProposalOpened"][
-        "proposalId"
-    ]
+    pid = registry.proposeChange(hospital, GovernanceAction.SUSPEND, 0, {"from": regulator}).events[
+        "ProposalOpened"
+    ]["proposalId"]
     for voter in (accounts[2], accounts[7], accounts[3], accounts[5]):
         if registry.proposal(pid)["status"] == 1:
             registry.vote(pid, True, {"from": voter})
     assert not registry.isActive(hospital, Kind.HOSPITAL)
     assert not check(consent, patient, hospital)[0]
-    pid = registry.proposeChange(hospital, Action.REINSTATE, 0, {"from": regulator}).events["ProposalOpened"][
-        "proposalId"
-    ]
+    pid = registry.proposeChange(hospital, GovernanceAction.REINSTATE, 0, {"from": regulator}).events[
+        "ProposalOpened"
+    ]["proposalId"]
     for voter in (accounts[2], accounts[7], accounts[3], accounts[5]):
         if registry.proposal(pid)["status"] == 1:
             registry.vote(pid, True, {"from": voter})

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 from brownie import DrugProvenance, chain, network  # noqa: F401 - network is used by skipif
 
-from medchain.drug import BatchStatus, SerialTree, lot_bytes
-from medchain.types import Action
+from medchain.drug import SerialTree, lot_bytes
+from medchain.types import BatchStatus, GovernanceAction
 from tests.helpers import reverts
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -202,7 +202,7 @@ def test_ship_unknown_batch_reverts(drugs, manufacturer, distributor):
 def test_suspended_distributor_cannot_be_shipped_to(
     drugs, registry, batch, manufacturer, distributor, regulator, accounts
 ):
-    pid = registry.proposeChange(distributor, Action.SUSPEND, 0, {"from": regulator}).events[
+    pid = registry.proposeChange(distributor, GovernanceAction.SUSPEND, 0, {"from": regulator}).events[
         "ProposalOpened"
     ]["proposalId"]
     for voter in (accounts[1], accounts[2], accounts[7], accounts[3]):
@@ -486,7 +486,7 @@ def test_regulator_quarantine_cannot_be_lifted_by_another_path(
 # ─── Rule: a suspended or removed manufacturer loses authority over its batches ─────────────
 
 
-@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+@pytest.mark.parametrize("action", [GovernanceAction.SUSPEND, GovernanceAction.REMOVE])
 def test_suspended_manufacturer_cannot_quarantine_release_or_recall(
     drugs, registry, accounts, batch, manufacturer, action
 ):
@@ -500,7 +500,7 @@ def test_suspended_manufacturer_cannot_quarantine_release_or_recall(
 
 
 def test_suspended_manufacturer_cannot_quarantine(drugs, registry, accounts, batch, manufacturer):
-    govern(registry, accounts, manufacturer, Action.SUSPEND)
+    govern(registry, accounts, manufacturer, GovernanceAction.SUSPEND)
     with reverts("DrugNotAuthority", manufacturer):
         drugs.quarantine(batch, 5, {"from": manufacturer})
 
@@ -508,7 +508,7 @@ def test_suspended_manufacturer_cannot_quarantine(drugs, registry, accounts, bat
 def test_suspended_manufacturer_cannot_register_commission_or_ship(
     drugs, registry, accounts, batch, manufacturer, distributor
 ):
-    govern(registry, accounts, manufacturer, Action.SUSPEND)
+    govern(registry, accounts, manufacturer, GovernanceAction.SUSPEND)
     with reverts("DrugNotManufacturer", manufacturer):
         drugs.registerProduct(96385074, {"from": manufacturer})
     with reverts("DrugNotManufacturer", manufacturer):
@@ -520,7 +520,7 @@ def test_suspended_manufacturer_cannot_register_commission_or_ship(
 def test_regulator_keeps_authority_over_a_suspended_manufacturers_batch(
     drugs, registry, accounts, batch, manufacturer, regulator
 ):
-    govern(registry, accounts, manufacturer, Action.SUSPEND)
+    govern(registry, accounts, manufacturer, GovernanceAction.SUSPEND)
     drugs.quarantine(batch, 5, {"from": regulator})
     drugs.release(batch, {"from": regulator})
     drugs.recall(batch, 3, [manufacturer], {"from": regulator})
@@ -528,8 +528,8 @@ def test_regulator_keeps_authority_over_a_suspended_manufacturers_batch(
 
 
 def test_reinstated_manufacturer_regains_authority(drugs, registry, accounts, batch, manufacturer):
-    govern(registry, accounts, manufacturer, Action.SUSPEND)
-    govern(registry, accounts, manufacturer, Action.REINSTATE)
+    govern(registry, accounts, manufacturer, GovernanceAction.SUSPEND)
+    govern(registry, accounts, manufacturer, GovernanceAction.REINSTATE)
     drugs.quarantine(batch, 5, {"from": manufacturer})
     drugs.release(batch, {"from": manufacturer})
 
@@ -537,14 +537,14 @@ def test_reinstated_manufacturer_regains_authority(drugs, registry, accounts, ba
 # ─── Rule: a suspended or removed holder can neither ship nor receive ──────────────────────
 
 
-@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+@pytest.mark.parametrize("action", [GovernanceAction.SUSPEND, GovernanceAction.REMOVE])
 def test_suspended_holder_cannot_ship(drugs, registry, accounts, at_pharmacy, distributor, pharmacy, action):
     govern(registry, accounts, distributor, action)
     with reverts("DrugHolderNotActive", distributor):
         drugs.ship(at_pharmacy, pharmacy, 1, {"from": distributor})
 
 
-@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+@pytest.mark.parametrize("action", [GovernanceAction.SUSPEND, GovernanceAction.REMOVE])
 def test_suspended_holder_cannot_receive(drugs, registry, accounts, batch, manufacturer, distributor, action):
     tx = drugs.ship(batch, distributor, 10, {"from": manufacturer})
     govern(registry, accounts, distributor, action)
@@ -559,7 +559,7 @@ def test_suspended_dispenser_cannot_dispense_or_receive(
     drugs, registry, accounts, at_pharmacy, distributor, pharmacy
 ):
     tx = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
-    govern(registry, accounts, pharmacy, Action.SUSPEND)
+    govern(registry, accounts, pharmacy, GovernanceAction.SUSPEND)
     with reverts("DrugNotDispenser", pharmacy):
         drugs.dispense(at_pharmacy, 1, PATIENT_REF, {"from": pharmacy})
     with reverts("DrugHolderNotActive", pharmacy):
@@ -570,7 +570,7 @@ def test_suspended_holder_may_destroy_and_cancel(
     drugs, registry, accounts, at_pharmacy, distributor, pharmacy
 ):
     tx = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
-    govern(registry, accounts, distributor, Action.SUSPEND)
+    govern(registry, accounts, distributor, GovernanceAction.SUSPEND)
     drugs.cancelShipment(ref_of(tx), {"from": distributor})
     assert drugs.holding(at_pharmacy, distributor) == (40, 0)
     drugs.destroy(at_pharmacy, 40, {"from": distributor})
@@ -581,7 +581,7 @@ def test_shipment_sent_before_the_senders_suspension_can_be_received(
     drugs, registry, accounts, at_pharmacy, distributor, pharmacy
 ):
     tx = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
-    govern(registry, accounts, distributor, Action.SUSPEND)
+    govern(registry, accounts, distributor, GovernanceAction.SUSPEND)
     drugs.receiveShipment(ref_of(tx), {"from": pharmacy})
     assert drugs.holding(at_pharmacy, pharmacy) == (25, 0)
 
@@ -590,8 +590,8 @@ def test_reinstated_holder_may_ship_and_receive_again(
     drugs, registry, accounts, at_pharmacy, manufacturer, distributor, pharmacy
 ):
     pending = drugs.ship(at_pharmacy, distributor, 5, {"from": manufacturer})
-    govern(registry, accounts, distributor, Action.SUSPEND)
-    govern(registry, accounts, distributor, Action.REINSTATE)
+    govern(registry, accounts, distributor, GovernanceAction.SUSPEND)
+    govern(registry, accounts, distributor, GovernanceAction.REINSTATE)
     drugs.receiveShipment(ref_of(pending), {"from": distributor})
     move(drugs, at_pharmacy, distributor, pharmacy, 1)
 

@@ -7,11 +7,10 @@ import hashlib
 import pytest
 from brownie import EHRIndex, chain
 
-from medchain.consent import NO_END, Actions, Purpose, ScopeKind, category_code
 from medchain.ehr import RecordHeader
 from medchain.merkle import MerkleTree
 from medchain.store import cid_bytes, cid_of
-from medchain.types import Action
+from medchain.types import NO_END, Actions, GovernanceAction, Purpose, ScopeKind, category_code
 from tests.helpers import reverts
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -140,9 +139,9 @@ def test_anchor_twice_reverts(ehr, anchored, hospital):
 
 
 def test_suspended_custodian_cannot_anchor(ehr, registry, treating, patient, hospital, regulator, accounts):
-    pid = registry.proposeChange(hospital, Action.SUSPEND, 0, {"from": regulator}).events["ProposalOpened"][
-        "proposalId"
-    ]
+    pid = registry.proposeChange(hospital, GovernanceAction.SUSPEND, 0, {"from": regulator}).events[
+        "ProposalOpened"
+    ]["proposalId"]
     for voter in (accounts[2], accounts[7], accounts[3], accounts[5]):
         if registry.proposal(pid)["status"] == 1:
             registry.vote(pid, True, {"from": voter})
@@ -217,7 +216,7 @@ def test_mark_entered_in_error_rejects_bad_calls(ehr, anchored, hospital, hospit
         ehr.markEnteredInError(b"\3" * 32, 1, {"from": hospital})
 
 
-@pytest.mark.parametrize("action", [Action.SUSPEND, Action.REMOVE])
+@pytest.mark.parametrize("action", [GovernanceAction.SUSPEND, GovernanceAction.REMOVE])
 def test_suspended_or_revoked_custodian_cannot_mark_entered_in_error(
     ehr, registry, anchored, hospital, regulator, accounts, action
 ):
@@ -466,9 +465,9 @@ def test_suspended_laboratory_cannot_retract_batched_records(
     ehr, registry, lab_batch, laboratory, regulator, accounts
 ):
     batch_id, headers, tree = lab_batch
-    pid = registry.proposeChange(laboratory, Action.SUSPEND, 0, {"from": regulator}).events["ProposalOpened"][
-        "proposalId"
-    ]
+    pid = registry.proposeChange(laboratory, GovernanceAction.SUSPEND, 0, {"from": regulator}).events[
+        "ProposalOpened"
+    ]["proposalId"]
     for voter in accounts[1:8]:
         if voter != laboratory and registry.proposal(pid)["status"] == 1:
             registry.vote(pid, True, {"from": voter})

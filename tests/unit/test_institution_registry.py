@@ -6,7 +6,7 @@ import brownie
 import pytest
 from brownie import InstitutionRegistry
 
-from medchain.types import Action, Kind, MemberStatus, ProposalStatus, kind_mask
+from medchain.types import GovernanceAction, Kind, MemberStatus, ProposalStatus, kind_mask
 from tests.fixtures.deployments import RATINGS, licence
 from tests.helpers import reverts
 
@@ -223,7 +223,7 @@ def test_second_open_proposal_for_subject_reverts(registry, regulator, hospital,
     pid = opened_id(
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
     )
-    with reverts("RegistrySubjectHasOpenProposal", applicant, Action.ADMIT, pid):
+    with reverts("RegistrySubjectHasOpenProposal", applicant, GovernanceAction.ADMIT, pid):
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": hospital})
 
 
@@ -384,7 +384,7 @@ def change(registry, proposer, member, action, rating, voters):
 
 
 def test_suspension_deactivates_and_removes_weight(registry, regulator, pharmacy, big_voters):
-    pid = change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
+    pid = change(registry, regulator, pharmacy, GovernanceAction.SUSPEND, 0, big_voters)
     assert registry.memberOf(pharmacy)["status"] == MemberStatus.SUSPENDED
     assert not registry.isActive(pharmacy, Kind.PHARMACY)
     assert registry.weightOf(pharmacy) == 0
@@ -393,7 +393,7 @@ def test_suspension_deactivates_and_removes_weight(registry, regulator, pharmacy
 
 
 def test_suspended_member_cannot_propose_or_vote(registry, regulator, pharmacy, applicant, big_voters):
-    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
+    change(registry, regulator, pharmacy, GovernanceAction.SUSPEND, 0, big_voters)
     with reverts("RegistryNotActiveMember", pharmacy):
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": pharmacy})
     pid = opened_id(
@@ -404,40 +404,40 @@ def test_suspended_member_cannot_propose_or_vote(registry, regulator, pharmacy, 
 
 
 def test_reinstatement_restores_member(registry, regulator, pharmacy, big_voters):
-    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
-    tx_pid = change(registry, regulator, pharmacy, Action.REINSTATE, 0, big_voters)
+    change(registry, regulator, pharmacy, GovernanceAction.SUSPEND, 0, big_voters)
+    tx_pid = change(registry, regulator, pharmacy, GovernanceAction.REINSTATE, 0, big_voters)
     assert registry.isActive(pharmacy, Kind.PHARMACY)
     assert registry.totalActiveWeight() == TOTAL
-    assert registry.proposal(tx_pid)["action"] == Action.REINSTATE
+    assert registry.proposal(tx_pid)["action"] == GovernanceAction.REINSTATE
 
 
 def test_rating_change_moves_weight(registry, regulator, distributor, big_voters):
-    change(registry, regulator, distributor, Action.CHANGE_RATING, 75, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.CHANGE_RATING, 75, big_voters)
     assert registry.memberOf(distributor)["rating"] == 75
     assert registry.weightOf(distributor) == 75
     assert registry.totalActiveWeight() == TOTAL - RATINGS["distributor"] + 75
 
 
 def test_rating_change_of_suspended_member_keeps_total(registry, regulator, distributor, big_voters):
-    change(registry, regulator, distributor, Action.SUSPEND, 0, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.SUSPEND, 0, big_voters)
     before = registry.totalActiveWeight()
-    change(registry, regulator, distributor, Action.CHANGE_RATING, 10, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.CHANGE_RATING, 10, big_voters)
     assert registry.totalActiveWeight() == before
-    change(registry, regulator, distributor, Action.REINSTATE, 0, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.REINSTATE, 0, big_voters)
     assert registry.totalActiveWeight() == before + 10
 
 
 def test_removal_is_final(registry, regulator, pharmacy, big_voters):
-    change(registry, regulator, pharmacy, Action.REMOVE, 0, big_voters)
+    change(registry, regulator, pharmacy, GovernanceAction.REMOVE, 0, big_voters)
     assert registry.memberOf(pharmacy)["status"] == MemberStatus.REVOKED
     with reverts("RegistryAlreadyMember", pharmacy):
         registry.proposeAdmission(pharmacy, Kind.PHARMACY, 50, licence("p"), {"from": regulator})
-    with reverts("RegistryInvalidTransition", pharmacy, MemberStatus.REVOKED, Action.REINSTATE):
-        registry.proposeChange(pharmacy, Action.REINSTATE, 0, {"from": regulator})
+    with reverts("RegistryInvalidTransition", pharmacy, MemberStatus.REVOKED, GovernanceAction.REINSTATE):
+        registry.proposeChange(pharmacy, GovernanceAction.REINSTATE, 0, {"from": regulator})
 
 
 def test_status_change_events(registry, regulator, pharmacy, big_voters, hospital):
-    pid = opened_id(registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": regulator}))
+    pid = opened_id(registry.proposeChange(pharmacy, GovernanceAction.SUSPEND, 0, {"from": regulator}))
     tx = None
     for voter in big_voters:
         tx = registry.vote(pid, True, {"from": voter})
@@ -454,7 +454,7 @@ def test_status_change_events(registry, regulator, pharmacy, big_voters, hospita
 
 @pytest.mark.parametrize(
     ("action", "setup"),
-    [(Action.SUSPEND, Action.SUSPEND), (Action.REINSTATE, None)],
+    [(GovernanceAction.SUSPEND, GovernanceAction.SUSPEND), (GovernanceAction.REINSTATE, None)],
 )
 def test_invalid_transitions_revert(registry, regulator, pharmacy, big_voters, action, setup):
     if setup is not None:
@@ -466,21 +466,28 @@ def test_invalid_transitions_revert(registry, regulator, pharmacy, big_voters, a
 
 def test_change_of_non_member_reverts(registry, regulator, outsider):
     with reverts("RegistryNotMember", outsider):
-        registry.proposeChange(outsider, Action.SUSPEND, 0, {"from": regulator})
+        registry.proposeChange(outsider, GovernanceAction.SUSPEND, 0, {"from": regulator})
 
 
 def test_change_by_outsider_reverts(registry, outsider, pharmacy):
     with reverts("RegistryNotActiveMember", outsider):
-        registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": outsider})
+        registry.proposeChange(pharmacy, GovernanceAction.SUSPEND, 0, {"from": outsider})
 
 
 def test_unchanged_rating_reverts(registry, regulator, pharmacy):
     with reverts("RegistryRatingUnchanged", pharmacy, RATINGS["pharmacy"]):
-        registry.proposeChange(pharmacy, Action.CHANGE_RATING, RATINGS["pharmacy"], {"from": regulator})
+        registry.proposeChange(
+            pharmacy, GovernanceAction.CHANGE_RATING, RATINGS["pharmacy"], {"from": regulator}
+        )
 
 
 @pytest.mark.parametrize(
-    ("action", "rating"), [(Action.CHANGE_RATING, 0), (Action.CHANGE_RATING, 101), (Action.SUSPEND, 5)]
+    ("action", "rating"),
+    [
+        (GovernanceAction.CHANGE_RATING, 0),
+        (GovernanceAction.CHANGE_RATING, 101),
+        (GovernanceAction.SUSPEND, 5),
+    ],
 )
 def test_bad_rating_in_change_reverts(registry, regulator, pharmacy, action, rating):
     with reverts("RegistryInvalidRating", rating):
@@ -489,11 +496,11 @@ def test_bad_rating_in_change_reverts(registry, regulator, pharmacy, action, rat
 
 def test_change_proposal_blocks_second_for_same_member_and_action(registry, regulator, hospital, pharmacy):
     # One open proposal per (subject, action): a second suspension waits for the first.
-    pid = opened_id(registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": regulator}))
-    with reverts("RegistrySubjectHasOpenProposal", pharmacy, Action.SUSPEND, pid):
-        registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": hospital})
-    assert registry.openProposalOf(pharmacy, Action.SUSPEND) == pid
-    assert registry.openProposalOf(pharmacy, Action.REMOVE) == 0
+    pid = opened_id(registry.proposeChange(pharmacy, GovernanceAction.SUSPEND, 0, {"from": regulator}))
+    with reverts("RegistrySubjectHasOpenProposal", pharmacy, GovernanceAction.SUSPEND, pid):
+        registry.proposeChange(pharmacy, GovernanceAction.SUSPEND, 0, {"from": hospital})
+    assert registry.openProposalOf(pharmacy, GovernanceAction.SUSPEND) == pid
+    assert registry.openProposalOf(pharmacy, GovernanceAction.REMOVE) == 0
 
 
 # ─── No shielding: self-proposals, one lock per (subject, action), fitness at execution ────
@@ -501,7 +508,7 @@ def test_change_proposal_blocks_second_for_same_member_and_action(registry, regu
 
 @pytest.mark.parametrize(
     ("action", "rating"),
-    [(Action.CHANGE_RATING, 99), (Action.SUSPEND, 0), (Action.REMOVE, 0)],
+    [(GovernanceAction.CHANGE_RATING, 99), (GovernanceAction.SUSPEND, 0), (GovernanceAction.REMOVE, 0)],
 )
 def test_member_cannot_propose_about_itself(registry, pharmacy, action, rating):
     with reverts("RegistrySelfProposal", pharmacy, action):
@@ -513,9 +520,11 @@ def test_open_rating_proposal_does_not_shield_from_suspension(
     registry, regulator, hospital2, pharmacy, big_voters
 ):
     # A friend opens a harmless rating change about the member about to be suspended...
-    shield = opened_id(registry.proposeChange(pharmacy, Action.CHANGE_RATING, 55, {"from": hospital2}))
+    shield = opened_id(
+        registry.proposeChange(pharmacy, GovernanceAction.CHANGE_RATING, 55, {"from": hospital2})
+    )
     # ...and the suspension can still be opened and passed.
-    pid = opened_id(registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": regulator}))
+    pid = opened_id(registry.proposeChange(pharmacy, GovernanceAction.SUSPEND, 0, {"from": regulator}))
     pass_with(registry, pid, big_voters)
     assert registry.memberOf(pharmacy)["status"] == MemberStatus.SUSPENDED
     assert registry.proposal(shield)["status"] == ProposalStatus.OPEN
@@ -524,9 +533,9 @@ def test_open_rating_proposal_does_not_shield_from_suspension(
 def test_open_reinstatement_does_not_shield_from_removal(
     registry, regulator, hospital2, pharmacy, big_voters
 ):
-    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
-    opened_id(registry.proposeChange(pharmacy, Action.REINSTATE, 0, {"from": hospital2}))
-    change(registry, regulator, pharmacy, Action.REMOVE, 0, big_voters)
+    change(registry, regulator, pharmacy, GovernanceAction.SUSPEND, 0, big_voters)
+    opened_id(registry.proposeChange(pharmacy, GovernanceAction.REINSTATE, 0, {"from": hospital2}))
+    change(registry, regulator, pharmacy, GovernanceAction.REMOVE, 0, big_voters)
     assert registry.memberOf(pharmacy)["status"] == MemberStatus.REVOKED
 
 
@@ -542,9 +551,11 @@ def superseding_vote(registry, proposal_id, voters):
 
 
 def test_reinstatement_after_removal_is_superseded(registry, regulator, hospital2, pharmacy, big_voters):
-    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
-    reinstate = opened_id(registry.proposeChange(pharmacy, Action.REINSTATE, 0, {"from": hospital2}))
-    change(registry, regulator, pharmacy, Action.REMOVE, 0, big_voters)
+    change(registry, regulator, pharmacy, GovernanceAction.SUSPEND, 0, big_voters)
+    reinstate = opened_id(
+        registry.proposeChange(pharmacy, GovernanceAction.REINSTATE, 0, {"from": hospital2})
+    )
+    change(registry, regulator, pharmacy, GovernanceAction.REMOVE, 0, big_voters)
     total = registry.totalActiveWeight()
     tx = superseding_vote(registry, reinstate, [regulator, *big_voters])
     assert tx.events["ProposalSuperseded"]["proposalId"] == reinstate
@@ -554,20 +565,22 @@ def test_reinstatement_after_removal_is_superseded(registry, regulator, hospital
     assert registry.proposal(reinstate)["status"] == ProposalStatus.SUPERSEDED
     assert registry.memberOf(pharmacy)["status"] == MemberStatus.REVOKED  # removal stays final
     assert registry.totalActiveWeight() == total
-    assert registry.openProposalOf(pharmacy, Action.REINSTATE) == 0
+    assert registry.openProposalOf(pharmacy, GovernanceAction.REINSTATE) == 0
 
 
 def test_rating_change_after_removal_is_superseded(registry, regulator, hospital2, distributor, big_voters):
-    rating = opened_id(registry.proposeChange(distributor, Action.CHANGE_RATING, 90, {"from": hospital2}))
-    change(registry, regulator, distributor, Action.REMOVE, 0, big_voters)
+    rating = opened_id(
+        registry.proposeChange(distributor, GovernanceAction.CHANGE_RATING, 90, {"from": hospital2})
+    )
+    change(registry, regulator, distributor, GovernanceAction.REMOVE, 0, big_voters)
     tx = superseding_vote(registry, rating, [regulator, *big_voters])
     assert tx.events["ProposalSuperseded"]["subjectStatus"] == MemberStatus.REVOKED
     assert registry.memberOf(distributor)["rating"] == RATINGS["distributor"]
 
 
 def test_suspension_after_removal_is_superseded(registry, regulator, hospital2, pharmacy, big_voters):
-    suspend = opened_id(registry.proposeChange(pharmacy, Action.SUSPEND, 0, {"from": hospital2}))
-    change(registry, regulator, pharmacy, Action.REMOVE, 0, big_voters)
+    suspend = opened_id(registry.proposeChange(pharmacy, GovernanceAction.SUSPEND, 0, {"from": hospital2}))
+    change(registry, regulator, pharmacy, GovernanceAction.REMOVE, 0, big_voters)
     superseding_vote(registry, suspend, [regulator, *big_voters])
     assert registry.proposal(suspend)["status"] == ProposalStatus.SUPERSEDED
     assert registry.memberOf(pharmacy)["status"] == MemberStatus.REVOKED
@@ -576,13 +589,15 @@ def test_suspension_after_removal_is_superseded(registry, regulator, hospital2, 
 def test_concurrent_suspension_and_rating_change_both_apply(
     registry, regulator, hospital2, distributor, big_voters
 ):
-    rating = opened_id(registry.proposeChange(distributor, Action.CHANGE_RATING, 10, {"from": hospital2}))
-    change(registry, regulator, distributor, Action.SUSPEND, 0, big_voters)
+    rating = opened_id(
+        registry.proposeChange(distributor, GovernanceAction.CHANGE_RATING, 10, {"from": hospital2})
+    )
+    change(registry, regulator, distributor, GovernanceAction.SUSPEND, 0, big_voters)
     superseding_vote(registry, rating, [regulator, *big_voters])
     assert registry.proposal(rating)["status"] == ProposalStatus.EXECUTED
     assert registry.memberOf(distributor)["rating"] == 10
     assert registry.totalActiveWeight() == TOTAL - RATINGS["distributor"]
-    change(registry, regulator, distributor, Action.REINSTATE, 0, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.REINSTATE, 0, big_voters)
     assert registry.totalActiveWeight() == TOTAL - RATINGS["distributor"] + 10
 
 
@@ -595,7 +610,7 @@ def test_rating_increase_after_opening_does_not_raise_vote_weight(
     pid = opened_id(
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
     )
-    change(registry, regulator, distributor, Action.CHANGE_RATING, 75, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.CHANGE_RATING, 75, big_voters)
     assert registry.weightOf(distributor) == 75
     assert registry.votingWeight(pid, distributor) == RATINGS["distributor"]
     tx = registry.vote(pid, True, {"from": distributor})
@@ -613,7 +628,7 @@ def test_rating_decrease_after_opening_does_not_lower_vote_weight(
         registry,
         regulator,
         hospital,
-        Action.CHANGE_RATING,
+        GovernanceAction.CHANGE_RATING,
         10,
         [hospital2, insurer, laboratory, manufacturer],
     )
@@ -626,7 +641,7 @@ def test_rating_decrease_after_opening_does_not_lower_vote_weight(
 def test_rating_change_executed_before_opening_counts(
     registry, regulator, applicant, distributor, big_voters
 ):
-    change(registry, regulator, distributor, Action.CHANGE_RATING, 75, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.CHANGE_RATING, 75, big_voters)
     pid = opened_id(
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
     )
@@ -639,7 +654,9 @@ def test_change_opened_earlier_but_executed_after_opening_does_not_count(
 ):
     # The rating change opens first, the admission second, then the rating change executes:
     # the admission's weights are those of its own opening.
-    earlier = opened_id(registry.proposeChange(distributor, Action.CHANGE_RATING, 75, {"from": regulator}))
+    earlier = opened_id(
+        registry.proposeChange(distributor, GovernanceAction.CHANGE_RATING, 75, {"from": regulator})
+    )
     pid = opened_id(
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
     )
@@ -651,7 +668,7 @@ def test_member_suspended_after_opening_cannot_vote(registry, regulator, applica
     pid = opened_id(
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
     )
-    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
+    change(registry, regulator, pharmacy, GovernanceAction.SUSPEND, 0, big_voters)
     assert registry.votingWeight(pid, pharmacy) == RATINGS["pharmacy"]  # it had weight then...
     with reverts("RegistryNotActiveMember", pharmacy):  # ...but must be active now
         registry.vote(pid, True, {"from": pharmacy})
@@ -663,21 +680,21 @@ def test_member_suspended_and_reinstated_after_opening_votes_with_weight_at_open
     pid = opened_id(
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
     )
-    change(registry, regulator, distributor, Action.SUSPEND, 0, big_voters)
-    change(registry, regulator, distributor, Action.CHANGE_RATING, 99, big_voters)
-    change(registry, regulator, distributor, Action.REINSTATE, 0, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.SUSPEND, 0, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.CHANGE_RATING, 99, big_voters)
+    change(registry, regulator, distributor, GovernanceAction.REINSTATE, 0, big_voters)
     assert registry.vote(pid, True, {"from": distributor}).events["VoteCast"]["weight"] == 40
 
 
 def test_member_suspended_at_opening_cannot_vote_after_reinstatement(
     registry, regulator, applicant, pharmacy, big_voters
 ):
-    change(registry, regulator, pharmacy, Action.SUSPEND, 0, big_voters)
+    change(registry, regulator, pharmacy, GovernanceAction.SUSPEND, 0, big_voters)
     pid = opened_id(
         registry.proposeAdmission(applicant, Kind.HOSPITAL, 50, licence("a"), {"from": regulator})
     )
     assert registry.proposal(pid)["totalWeight"] == TOTAL - RATINGS["pharmacy"]
-    change(registry, regulator, pharmacy, Action.REINSTATE, 0, big_voters)
+    change(registry, regulator, pharmacy, GovernanceAction.REINSTATE, 0, big_voters)
     assert registry.votingWeight(pid, pharmacy) == 0
     with reverts("RegistryNotEligibleVoter", pid, pharmacy):
         registry.vote(pid, True, {"from": pharmacy})
@@ -714,5 +731,5 @@ def test_sdk_reads_voting_weight_and_open_proposals(suite, registry, regulator, 
     client = suite.registry
     assert client.voting_weight(pid, distributor.address) == RATINGS["distributor"]
     assert client.voting_weight(pid, applicant.address) == 0
-    assert client.open_proposal(applicant.address, Action.ADMIT) == pid
-    assert client.open_proposal(applicant.address, Action.SUSPEND) is None
+    assert client.open_proposal(applicant.address, GovernanceAction.ADMIT) == pid
+    assert client.open_proposal(applicant.address, GovernanceAction.SUSPEND) is None

@@ -13,11 +13,21 @@ import pytest
 from brownie import InstitutionRegistry, chain
 from eth_account import Account
 
-from medchain.consent import NO_END, Actions, GrantStatus, GrantTerms, Purpose, ScopeKind, category_code
+from medchain.consent import GrantTerms
 from medchain.ehr import RecordHeader
 from medchain.merkle import MerkleTree
 from medchain.store import cid_bytes, cid_of
-from medchain.types import Action, Kind, ProposalStatus
+from medchain.types import (
+    NO_END,
+    Actions,
+    GovernanceAction,
+    GrantStatus,
+    Kind,
+    ProposalStatus,
+    Purpose,
+    ScopeKind,
+    category_code,
+)
 from tests.fixtures.deployments import licence
 from tests.helpers import reverts
 
@@ -63,7 +73,7 @@ def test_change_executed_at_its_own_opening_counts_only_for_later_proposals(
     """A change that passes inside the transaction opening it is checkpointed under its own id:
     that proposal measured its quorum before it, every later one after it (no off-by-one)."""
     small = accounts[11]
-    tx = duo.proposeChange(small, Action.CHANGE_RATING, 100, {"from": regulator})
+    tx = duo.proposeChange(small, GovernanceAction.CHANGE_RATING, 100, {"from": regulator})
     raised = tx.events["ProposalOpened"]["proposalId"]
     assert duo.proposal(raised)["status"] == ProposalStatus.EXECUTED
     assert duo.proposal(raised)["totalWeight"] == 91
@@ -83,15 +93,15 @@ def test_rejected_squatting_proposal_frees_its_slot(
 ):
     """A member holding the (subject, ChangeRating) slot with a rating nobody wants is voted down,
     and the slot is free for the rating the consortium does want."""
-    squat = registry.proposeChange(distributor, Action.CHANGE_RATING, 1, {"from": hospital2}).events[
-        "ProposalOpened"
-    ]["proposalId"]
+    squat = registry.proposeChange(
+        distributor, GovernanceAction.CHANGE_RATING, 1, {"from": hospital2}
+    ).events["ProposalOpened"]["proposalId"]
     for voter in (regulator, hospital, insurer):
         if registry.proposal(squat)["status"] == ProposalStatus.OPEN:
             registry.vote(squat, False, {"from": voter})
     assert registry.proposal(squat)["status"] == ProposalStatus.REJECTED
-    assert registry.openProposalOf(distributor, Action.CHANGE_RATING) == 0
-    registry.proposeChange(distributor, Action.CHANGE_RATING, 55, {"from": regulator})
+    assert registry.openProposalOf(distributor, GovernanceAction.CHANGE_RATING) == 0
+    registry.proposeChange(distributor, GovernanceAction.CHANGE_RATING, 55, {"from": regulator})
 
 
 # ─── Break-glass: one patient's disputes cannot stop the institution for everyone ──────────

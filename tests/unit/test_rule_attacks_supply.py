@@ -18,11 +18,16 @@ import pytest
 from brownie import chain
 from web3 import Web3
 
-from medchain.claims import ClaimStatus
-from medchain.consent import Actions, Purpose, ScopeKind, category_code
-from medchain.drug import BatchStatus
 from medchain.ehr import RecordHeader
-from medchain.types import Action
+from medchain.types import (
+    Actions,
+    BatchStatus,
+    ClaimStatus,
+    GovernanceAction,
+    Purpose,
+    ScopeKind,
+    category_code,
+)
 from tests.helpers import reverts
 from tests.unit import test_claims_processor as claims_tests
 from tests.unit import test_drug_provenance as drug_tests
@@ -136,7 +141,7 @@ def test_recall_counts_units_in_transit_to_a_suspended_addressee_at_the_sender(
     drugs, registry, accounts, at_pharmacy, manufacturer, distributor, pharmacy
 ):
     pending = drugs.ship(at_pharmacy, pharmacy, 5, {"from": distributor})
-    govern(registry, accounts, pharmacy, Action.SUSPEND)
+    govern(registry, accounts, pharmacy, GovernanceAction.SUSPEND)
     with reverts("DrugHolderNotActive", pharmacy):
         drugs.receiveShipment(ref_of(pending), {"from": pharmacy})
     holders = sorted([manufacturer.address, distributor.address, pharmacy.address], key=lambda a: int(a, 16))
