@@ -6,16 +6,16 @@ The SDK needs only these JSON files, not brownie itself.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
+from medchain import settings
 from medchain.errors import ArtifactError
 
-ARTIFACTS_ENV = "MEDCHAIN_ARTIFACTS"
+ARTIFACTS_ENV = settings.ARTIFACTS.name
 _REPO_BUILD = Path(__file__).resolve().parent.parent / "build" / "contracts"
 
 
@@ -30,8 +30,8 @@ class Artifact:
 
 def default_artifacts_dir() -> Path:
     """Where artifacts are looked for: ``$MEDCHAIN_ARTIFACTS``, else the repository's build folder."""
-    env = os.environ.get(ARTIFACTS_ENV)
-    return Path(env) if env else _REPO_BUILD
+    env = settings.ARTIFACTS.get()
+    return Path(env).expanduser() if env else _REPO_BUILD
 
 
 class Artifacts:

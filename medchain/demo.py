@@ -13,6 +13,7 @@ from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.table import Table
 
+from medchain import devnet
 from medchain.chain import Chain
 from medchain.claims import (
     MEDICATION_DISPENSE,
@@ -24,6 +25,7 @@ from medchain.claims import (
 from medchain.consent import GrantTerms
 from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
+from medchain.devnet import licence_digest
 from medchain.drug import Dispense, SerialTree
 from medchain.ehr import AnchoredRecord, KeyVault
 from medchain.epcis import epcis_document
@@ -37,21 +39,9 @@ from medchain.store import CachedStore, LocalFolderStore
 from medchain.suite import Suite
 from medchain.types import Actions, Address, GovernanceAction, Kind, Purpose
 
-# Who plays which role among the node's unlocked accounts (Anvil and Ganache both provide them).
-ROLES: tuple[tuple[str, Kind, int], ...] = (
-    ("City General Hospital", Kind.HOSPITAL, 85),
-    ("St. Mary Specialist Hospital", Kind.SPECIALIST_HOSPITAL, 75),
-    ("Riverside Laboratory", Kind.LABORATORY, 60),
-    ("Main Street Pharmacy", Kind.PHARMACY, 55),
-    ("Acme Pharma", Kind.MANUFACTURER, 65),
-    ("MedLogistics", Kind.DISTRIBUTOR, 45),
-    ("Mutual Health Insurance", Kind.INSURER, 70),
-)
-
-
-def licence_digest(name: str) -> bytes:
-    """A stand-in licence digest: SHA-256 of a licence document naming the institution."""
-    return hashlib.sha256(f"licence of {name}".encode()).digest()
+# Who plays which role among the node's unlocked accounts (Anvil and Ganache both provide them):
+# the development consortium of medchain.devnet, in the same order.
+ROLES: tuple[tuple[str, Kind, int], ...] = tuple((r.name, r.kind, r.rating) for r in devnet.ROLES)
 
 
 def members_table(suite: Suite, names: Mapping[str, str]) -> Table:

@@ -1,11 +1,16 @@
-"""Starts a throw-away local chain (Anvil or Ganache from the project's node_modules)."""
+"""Local development chains from the project's node_modules: a throw-away one for a ``with`` block
+(Anvil or Ganache), and a persistent Anvil for ``medchain chain up / down``."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -160,3 +165,141 @@ class LocalChain:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class ChainRecord:
+    """What ``medchain chain up`` leaves in its folder so that later commands find the chain."""
+
+    pid: int
+    port: int
+    started_at: float
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class PersistentChain:
+    """A local Anvil that outlives the command that started it, its state saved in ``directory``.
+
+    ``up`` starts Anvil in the background with ``--state`` (loaded at start, written every few
+    seconds and at exit), so ``down`` then ``up`` continues the same chain: same accounts,
+    contracts, blocks and time.
+    """
+
+    STATE_INTERVAL = 5
+    """Seconds between state snapshots (a crash loses at most this much)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.state_file = directory / "state.json"
+        self.record_file = directory / "chain.json"
+        self.log_file = directory / "anvil.log"
+
+    def record(self) -> ChainRecord | None:
+        """The running chain's record, or None if none is running (a stale record is removed)."""
+        try:
+            data = json.loads(self.record_file.read_text())
+            record = ChainRecord(int(data["pid"]), int(data["port"]), float(data["started_at"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not _alive(record.pid):
+            self.record_file.unlink(missing_ok=True)
+            return None
+        return record
+
+    def up(self, port: int, block_time: int | None = None, timeout: float = 30.0) -> tuple[ChainRecord, bool]:
+        """Starts the chain unless it runs; returns its record and whether this call started it.
+
+        Raises:
+            ChainError: the port is taken by something else, or Anvil did not come up.
+        """
+        running = self.record()
+        if running is not None:
+            return running, False
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise ChainError(
+                    f"port {port} is already in use by another program; pick another with --port "
+                    "(or $MEDCHAIN_CHAIN_PORT)"
+                )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            _executable("anvil"),
+            "--port",
+            str(port),
+            "--state",
+            str(self.state_file),
+            "--state-interval",
+            str(self.STATE_INTERVAL),
+            "--accounts",
+            "20",
+            "--block-base-fee-per-gas",
+            "0",
+            "--gas-limit",
+            "30000000",
+        ]
+        if block_time:
+            cmd += ["--block-time", str(block_time)]
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        record = ChainRecord(process.pid, port, time.time())
+        w3 = Web3(Web3.HTTPProvider(record.url, request_kwargs={"timeout": 5}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+                raise ChainError(f"anvil exited at start (code {process.returncode}): {tail[0][-300:]}")
+            try:
+                if w3.is_connected():
+                    tmp = self.record_file.with_suffix(".tmp")
+                    tmp.write_text(
+                        json.dumps({"pid": record.pid, "port": port, "started_at": record.started_at})
+                    )
+                    tmp.replace(self.record_file)
+                    return record, True
+            except Exception:
+                pass
+            time.sleep(0.1)
+        process.terminate()
+        raise ChainError(
+            f"anvil did not answer on {record.url} within {timeout:.0f} s (log: {self.log_file})"
+        )
+
+    def down(self, timeout: float = 20.0) -> ChainRecord | None:
+        """Stops the chain (Anvil writes its state on the way out); None if none was running."""
+        record = self.record()
+        if record is None:
+            return None
+        os.kill(record.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(record.pid):
+            if time.monotonic() > deadline:
+                os.kill(record.pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+        self.record_file.unlink(missing_ok=True)
+        return record
+
+    def reset(self) -> None:
+        """Forgets the saved state (the chain must be down)."""
+        if self.record() is not None:
+            raise ChainError("the chain is running; run `medchain chain down` first")
+        self.state_file.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of this process counts as gone
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True

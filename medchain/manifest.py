@@ -7,21 +7,20 @@ finds the contracts through it (:class:`medchain.suite.Suite`).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medchain import settings
 from medchain.errors import ManifestError
 
 MANIFEST_FORMAT = "medchain-deployment/1"
-MANIFEST_DIR = Path("deployments")
 
 
 def default_manifest_path(chain_id: int) -> Path:
-    """``deployments/<chain_id>.json`` under the current directory (``$MEDCHAIN_MANIFEST`` overrides)."""
-    env = os.environ.get("MEDCHAIN_MANIFEST")
-    return Path(env) if env else MANIFEST_DIR / f"{chain_id}.json"
+    """``$MEDCHAIN_MANIFEST`` if set, else ``$MEDCHAIN_HOME/deployments/<chain_id>.json``."""
+    override = settings.MANIFEST.get()
+    return Path(override).expanduser() if override else settings.home() / "deployments" / f"{chain_id}.json"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,10 @@
+"""``medchain ehr``: (being ported from the single-file CLI; see /work/tmp/old_cli.py)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def ehr() -> None:
+    """(commands being added)"""
