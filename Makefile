@@ -23,15 +23,10 @@ SLITHER_STAMP := $(SLITHER_VENV)/.setup-done
 .DEFAULT_GOAL := help
 .PHONY: help setup build test test-contracts lint typecheck analyze slither solhint demo deploy bench lock clean
 
-help:
-	@echo "make demo      set up, start a local chain, deploy the suite and run the scenario"
-	@echo "make test      set up, lint, type-check, analyze and run all tests (NETWORK=ganache for Ganache)"
-	@echo "make analyze   static analysis of the contracts: slither (triaged) and solhint"
-	@echo "make bench     print gas and throughput tables"
-	@echo "make build     compile the contracts"
-	@echo "make clean     remove build output (keeps .venv, .venv-slither and node_modules)"
+help: ## list every target (this text)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) ## create .venv and node_modules (pinned; later runs reuse them)
 
 $(PY_STAMP): pyproject.toml requirements-dev.txt requirements.lock tools/setup/python.sh tools/setup/venv.sh
 	@tools/setup/python.sh
@@ -42,39 +37,39 @@ $(NODE_STAMP): package.json package-lock.json tools/setup/node.sh
 $(SLITHER_STAMP): tools/setup/slither-requirements.txt tools/setup/slither.sh tools/setup/venv.sh
 	@tools/setup/slither.sh
 
-build: setup
+build: setup ## compile the contracts into build/contracts
 	@$(BIN)/brownie compile >build.log 2>&1 || { tools/setup/show-compile-error.sh build.log; exit 1; }
 	@echo "build: contracts compiled (build/contracts)"
 
-lint: setup
+lint: setup ## ruff check and ruff format --check over the Python code
 	@$(BIN)/ruff check medchain scripts tests bench tools
 	@$(BIN)/ruff format --check medchain scripts tests bench tools
 
-typecheck: setup
+typecheck: setup ## mypy --strict over medchain/
 	@$(BIN)/mypy
 
 # Static analysis needs node_modules (solhint, solc-js, OpenZeppelin) and .venv-slither, not .venv:
 # slither compiles the sources itself through tools/solc (see tools/analyze/slither_check.py).
-analyze: solhint slither
+analyze: solhint slither ## static analysis of the contracts: solhint and triaged slither
 
-solhint: $(NODE_STAMP)
+solhint: $(NODE_STAMP) ## solhint over contracts/ and interfaces/
 	@tools/analyze/solhint.sh
 
-slither: $(NODE_STAMP) $(SLITHER_STAMP)
+slither: $(NODE_STAMP) $(SLITHER_STAMP) ## slither, every finding fixed or triaged (tools/analyze/slither-triage.toml)
 	@$(SLITHER_VENV)/bin/python tools/analyze/slither_check.py
 
-test-contracts: build
+test-contracts: build ## only the brownie tests (ARGS="-k name" to choose; NETWORK=ganache for Ganache)
 	@$(BIN)/brownie test --network $(BROWNIE_NETWORK) $(ARGS)
 
-test: lint typecheck analyze test-contracts
+test: lint typecheck analyze test-contracts ## set up, lint, type-check, analyze and run every test
 
-demo: build
+demo: build ## set up, start a local chain, deploy the suite and run the end-to-end scenario
 	@$(BIN)/medchain demo
 
-deploy: build
+deploy: build ## deploy with brownie (scripts/deploy.py) on NETWORK
 	@$(BIN)/brownie run scripts/deploy.py --network $(BROWNIE_NETWORK)
 
-bench: build
+bench: build ## print gas and throughput tables (bench/)
 	@$(BIN)/python -m bench.registry_gas
 	@$(BIN)/python -m bench.consent_gas
 	@$(BIN)/python -m bench.ehr
@@ -82,9 +77,9 @@ bench: build
 	@$(BIN)/python -m bench.claims
 	@$(BIN)/python -m bench.gateway
 
-lock: setup
+lock: setup ## regenerate requirements.lock from .venv
 	@{ echo '# Exact versions of everything in .venv, used as constraints by `make setup` (regenerate: make lock).'; \
 	   $(BIN)/pip freeze --exclude-editable | grep -v '^medchain'; } > requirements.lock
 
-clean:
+clean: ## remove build output (keeps .venv, .venv-slither and node_modules)
 	rm -rf build reports deployments build.log
