@@ -79,10 +79,22 @@ class LazyGroup(click.Group):
     f"unlocks (local chains) [default: ${settings.PRIVATE_KEY.name}].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option(
+    "--field",
+    default=None,
+    metavar="NAME",
+    help="Print only this field of the result (its --json name), one value per line: for scripts, "
+    "e.g. RECORD=$(medchain --field record ehr anchor ...).",
+)
 @click.version_option(package_name="medchain", prog_name="medchain")
 @click.pass_context
 def cli(
-    ctx: click.Context, rpc: str | None, manifest: Path | None, sender: str | None, as_json: bool
+    ctx: click.Context,
+    rpc: str | None,
+    manifest: Path | None,
+    sender: str | None,
+    as_json: bool,
+    field: str | None,
 ) -> None:
     """MedChain: patient consent, health-record index, drug provenance and insurance claims on any
     EVM chain.
@@ -93,7 +105,7 @@ def cli(
       medchain deploy --dev-consortium  the suite, with a ready-made local consortium
       medchain account new alice        an encrypted key for a patient
     """
-    ctx.obj = Context(rpc, manifest, sender, as_json)
+    ctx.obj = Context(rpc, manifest, sender, as_json, field)
 
 
 def main() -> None:

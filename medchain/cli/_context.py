@@ -24,12 +24,20 @@ if TYPE_CHECKING:  # imported on use: web3 and the SDK take most of a second to 
 class Context:
     """Options shared by every sub-command: node, manifest, sender, output format."""
 
-    def __init__(self, rpc: str | None, manifest: Path | None, sender: str | None, as_json: bool) -> None:
+    def __init__(
+        self,
+        rpc: str | None,
+        manifest: Path | None,
+        sender: str | None,
+        as_json: bool = False,
+        field: str | None = None,
+    ) -> None:
         self.home = settings.home()
         self.rpc = rpc or settings.RPC.get() or self._local_chain_url() or settings.rpc_url()
         self.manifest_option = manifest
         self.sender_option = sender
         self.as_json = as_json
+        self.field = field
 
     @property
     def chain_dir(self) -> Path:
@@ -173,13 +181,13 @@ class Context:
         """Rows as a table, or as a JSON list with --json."""
         from medchain.cli._render import show_rows
 
-        show_rows(self.as_json, title, rows, columns)
+        show_rows(self.as_json, title, rows, columns, self.field)
 
     def show_one(self, title: str, fields: dict[str, Any]) -> None:
         """One result as a field/value table, or as a JSON object with --json."""
         from medchain.cli._render import show_fields
 
-        show_fields(self.as_json, title, fields)
+        show_fields(self.as_json, title, fields, self.field)
 
     def note(self, text: str) -> None:
         """A human remark on stderr (never mixed into --json output on stdout)."""

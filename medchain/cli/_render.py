@@ -65,7 +65,15 @@ def text(value: Any, short: bool = False) -> str:
     return out
 
 
-def show_rows(as_json: bool, title: str, rows: Sequence[T], columns: Sequence[Column[T]]) -> None:
+def show_rows(
+    as_json: bool, title: str, rows: Sequence[T], columns: Sequence[Column[T]], field: str | None = None
+) -> None:
+    if field is not None:
+        column = _pick(field, [c.json_key for c in columns])
+        chosen = next(c for c in columns if c.json_key == column)
+        for r in rows:
+            click.echo(_bare(chosen.value(r)))
+        return
     if as_json:
         data = [{c.json_key: plain(c.value(r)) for c in columns} for r in rows]
         click.echo(json.dumps(data, indent=2))
@@ -83,7 +91,10 @@ def show_rows(as_json: bool, title: str, rows: Sequence[T], columns: Sequence[Co
     Console().print(table)
 
 
-def show_fields(as_json: bool, title: str, fields: dict[str, Any]) -> None:
+def show_fields(as_json: bool, title: str, fields: dict[str, Any], field: str | None = None) -> None:
+    if field is not None:
+        click.echo(_bare(fields[_pick(field, list(fields))]))
+        return
     if as_json:
         click.echo(json.dumps({k: plain(v) for k, v in fields.items()}, indent=2))
         return
@@ -96,3 +107,18 @@ def show_fields(as_json: bool, title: str, fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         table.add_row(key.replace("_", " "), text(value))
     Console().print(table)
+
+
+def _pick(field: str, names: list[str]) -> str:
+    wanted = field.strip().lower().replace("-", "_")
+    if wanted not in names:
+        raise click.UsageError(f"--field {field!r}: this command's fields are {', '.join(names)}")
+    return wanted
+
+
+def _bare(value: Any) -> str:
+    """A value on its own line: text as is, anything structured as compact JSON."""
+    shown = plain(value)
+    if isinstance(shown, str):
+        return shown
+    return json.dumps(shown)

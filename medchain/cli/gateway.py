@@ -20,7 +20,12 @@ def gateway() -> None:
 
 @gateway.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8610, show_default=True, help="TCP port.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="TCP port [default: the port of $MEDCHAIN_GATEWAY, else 8610].",
+)
 @click.option(
     "--public-url", default=None, help="URL readers use (signed into challenges; default from host:port)."
 )
@@ -58,7 +63,7 @@ def gateway() -> None:
 def gateway_serve(
     obj: Context,
     host: str,
-    port: int,
+    port: int | None,
     public_url: str | None,
     vault_path: Path | None,
     store_path: Path | None,
@@ -69,6 +74,7 @@ def gateway_serve(
 ) -> None:
     """Serve this custodian's records over HTTP; --from is the custodian (its key decrypts)."""
     custodian = obj.local_key("the gateway")
+    port = port or default_gateway_port()
     url = (public_url or f"http://{host}:{port}").rstrip("/")
     log = log_path or obj.home / "gateway-releases.jsonl"
     service = GatewayService(
@@ -91,6 +97,22 @@ def gateway_serve(
         f"(log {log}); Ctrl-C stops it"
     )
     serve(service, host, port)
+
+
+DEFAULT_PORT = 8610
+
+
+def default_gateway_url() -> str:
+    """$MEDCHAIN_GATEWAY, else the gateway `gateway serve` starts by default on this machine."""
+    from medchain import settings
+
+    return settings.GATEWAY.get() or f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+def default_gateway_port() -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(default_gateway_url()).port or DEFAULT_PORT
 
 
 @gateway.command("verify-log")
