@@ -56,7 +56,9 @@ PRIVATE_KEY = Setting(
     "A raw private key to send with when no --from is given (automation; prefer keystores).",
 )
 GATEWAY = Setting(
-    "MEDCHAIN_GATEWAY", "(none)", "Custodian gateway URL for `ehr read` when --gateway is not given."
+    "MEDCHAIN_GATEWAY",
+    "http://127.0.0.1:8610",
+    "Custodian gateway URL for `ehr read`; its port is also `gateway serve`'s default port.",
 )
 CHAIN_PORT = Setting(
     "MEDCHAIN_CHAIN_PORT",
