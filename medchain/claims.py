@@ -18,9 +18,18 @@ from web3.contract import Contract
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.ehr import AnchoredRecord, RecordHeader
 from medchain.eip712 import sign_typed
-from medchain.errors import MedChainError
+from medchain.errors import ChainError, MedChainError
 from medchain.merkle import MerkleTree
-from medchain.types import ZERO32, ClaimId, ClaimStatus, PlanId, fixed_ascii, patient_ref
+from medchain.types import (
+    ZERO32,
+    ClaimId,
+    ClaimStatus,
+    DispenseId,
+    PlanId,
+    RecordId,
+    fixed_ascii,
+    patient_ref,
+)
 
 ENROL_FIELDS = [
     {"name": "planId", "type": "uint256"},
@@ -30,6 +39,8 @@ ENROL_FIELDS = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+CONSORTIUM_BILLING = "urn:medchain:billing-code"
+"""The consortium's own billing code system, for services without a CPT or HCPCS code."""
 MEDICATION_DISPENSE = "MedicationDispense"
 """The consent category of dispenses. To bill one, the insurer needs the patient's READ consent for
 HPAYMT on it (or on the dispense id, or on all data), and the dispenser the patient's treatment
@@ -58,6 +69,8 @@ class CoveredService:
     allowed_amount: int
     salt: bytes
     gtin: int = 0
+    system: str = CONSORTIUM_BILLING
+    """The code's code system (CPT, HCPCS or the consortium's schedule); kept off chain, for exports."""
 
     @property
     def commitment(self) -> bytes:
@@ -83,12 +96,23 @@ class CoverageTable:
     products, each with its own allowed amount.
     """
 
-    def __init__(self, services: Mapping[ServiceKey, int], salt: bytes | None = None) -> None:
+    def __init__(
+        self,
+        services: Mapping[ServiceKey, int],
+        salt: bytes | None = None,
+        systems: Mapping[str, str] | None = None,
+    ) -> None:
+        """Args:
+        services: Allowed amount per billing code (or per (code, GTIN) for drugs).
+        salt: The table's salt (a fresh random one by default).
+        systems: Code system per billing code (default: the consortium's schedule).
+        """
         self.salt = salt or os.urandom(32)
         self.services: dict[tuple[str, int], CoveredService] = {}
         for key, amount in services.items():
             code, gtin = (key, 0) if isinstance(key, str) else key
-            self.services[(code, gtin)] = CoveredService(code, amount, self.salt, gtin)
+            system = (systems or {}).get(code, CONSORTIUM_BILLING)
+            self.services[(code, gtin)] = CoveredService(code, amount, self.salt, gtin, system)
         self.tree = MerkleTree([s.leaf_id for s in self.services.values()])
 
     @property
@@ -312,6 +336,36 @@ class PlanReport:
     patient_shares_open: int
 
 
+@dataclass(frozen=True)
+class ClaimEvidence:
+    """What the contract checked for a claim, read back from the chain.
+
+    ``headers`` are the evidence record headers the submitting transaction passed (amended records
+    followed by their earlier versions), each hashed to its id; the first id is the one the claim's
+    record names. ``dispense_id`` is the dispense a drug claim billed.
+    """
+
+    headers: tuple[RecordHeader, ...]
+    dispense_id: DispenseId | None
+
+    @property
+    def record_ids(self) -> tuple[RecordId, ...]:
+        return tuple(h.record_id for h in self.headers)
+
+
+@dataclass(frozen=True)
+class ClaimTimeline:
+    """When a claim was decided, from its events (chain time, seconds)."""
+
+    submitted_at: int
+    reviewed_at: int | None
+    """The insurer's latest approve or deny (None while the claim was never reviewed)."""
+    denial_reason: int | None
+    appealed_at: int | None
+    paid_at: int | None
+    paid_amount: int
+
+
 def version_chain(header: RecordHeader, earlier: Mapping[bytes, RecordHeader]) -> list[RecordHeader]:
     """``header`` followed by its earlier versions, newest first, as a claim's evidence lists them.
 
@@ -529,6 +583,79 @@ class ClaimsClient(ContractClient):
             int(amount),
             int(deductible),
             int(share),
+        )
+
+    def evidence(self, claim: ClaimView) -> ClaimEvidence:
+        """The evidence the contract checked, decoded from the submitting transaction's input.
+
+        The chain stores only the first evidence id in the claim's record; the full list travels in
+        the ``submitClaim`` call. Each header is hashed to its id and the first is checked against
+        the record, so nothing here is taken on trust.
+
+        Raises:
+            ChainError: the claim was submitted through another contract (its input is not a
+                ``submitClaim`` call), or the decoded evidence does not match the claim's record.
+        """
+        logs = self._events("ClaimSubmitted", claimId=claim.id)
+        if not logs:
+            raise ClaimNotFoundError(f"no claim 0x{claim.id.hex()} was submitted")
+        tx = self.chain.w3.eth.get_transaction(logs[0]["transactionHash"])
+        try:
+            function, args = self.contract.decode_function_input(tx["input"])
+        except ValueError:
+            function, args = None, {}
+        if function is None or function.fn_name != "submitClaim" or tx.get("to") != self.contract.address:
+            raise ChainError(
+                f"claim 0x{claim.id.hex()} was submitted through another contract; its evidence list is "
+                "not in a direct submitClaim call"
+            )
+        headers = tuple(
+            RecordHeader(
+                Web3.to_checksum_address(h["patient"]),
+                Web3.to_checksum_address(h["custodian"]),
+                bytes(h["fingerprint"]),
+                bytes(h["category"]),
+                bytes(h["previous"]),
+            )
+            for h in args["evidence"]
+        )
+        gtin, drug = int(args["service"]["gtin"]), args["drug"]
+        dispense: DispenseId | None = None
+        if gtin:
+            ref = DispenseRef(
+                bytes(drug["lot"]),
+                bytes(drug["patientSalt"]),
+                int(drug["quantity"]),
+                int(drug["nonce"]),
+                int(drug["timestamp"]),
+            )
+            dispense = DispenseId(ref.dispense_id(gtin, claim.provider, claim.patient))
+        first = headers[0].record_id if headers else dispense
+        if first != claim.record.evidence:
+            raise ChainError(f"the evidence decoded for claim 0x{claim.id.hex()} does not match its record")
+        return ClaimEvidence(headers, dispense)
+
+    def timeline(self, claim_id: bytes) -> ClaimTimeline:
+        """When the claim was submitted, reviewed, appealed and paid (from its events)."""
+        claim = self.claim(claim_id)
+        reviewed = self._events("ClaimReviewed", claimId=claim_id)
+        appealed = self._events("ClaimAppealed", claimId=claim_id)
+        paid = self._events("ClaimPaid", claimId=claim_id)
+        blocks = sorted({int(log["blockNumber"]) for log in (*reviewed, *appealed, *paid)})
+        times = self.chain.block_times(blocks)
+
+        def at(logs: list[Any]) -> int | None:
+            return times[int(logs[-1]["blockNumber"])] if logs else None
+
+        last_review = reviewed[-1]["args"] if reviewed else None
+        denied = last_review is not None and ClaimStatus(last_review["status"]) == ClaimStatus.DENIED
+        return ClaimTimeline(
+            submitted_at=claim.submitted_at,
+            reviewed_at=at(reviewed),
+            denial_reason=int(last_review["reason"]) if denied and last_review is not None else None,
+            appealed_at=at(appealed),
+            paid_at=at(paid),
+            paid_amount=sum(int(log["args"]["amount"]) for log in paid),
         )
 
     def _approve_token(self, owner: Sender, amount: int) -> None:

@@ -30,7 +30,13 @@ from medchain.drug import Dispense, SerialTree
 from medchain.ehr import AnchoredRecord, KeyVault
 from medchain.epcis import epcis_document
 from medchain.errors import ContractRevert
-from medchain.fhir import access_audit_events, break_glass_audit_event, claim_resources, consent_resource
+from medchain.fhir import (
+    ICD10,
+    access_audit_events,
+    break_glass_audit_event,
+    claim_resources,
+    consent_resource,
+)
 from medchain.gateway import GatewayClient, GatewayError, GatewayService, GatewaySettings
 from medchain.gateway.app import BackgroundGateway
 from medchain.localchain import dev_private_keys, free_port
@@ -598,7 +604,13 @@ def claims_step(
         f"reserved {report.reserved / usd:.2f}"
     )
     fhir = claim_resources(
-        paid, insurer, suite.deployment.chain_id, 150 * usd, visit, [ehr.records_of(patient.address)[0]]
+        c.claim(paid.id),
+        insurer=insurer,
+        chain_id=suite.deployment.chain_id,
+        service=visit,
+        evidence=c.evidence(paid),
+        timeline=c.timeline(paid.id),
+        diagnoses=[(ICD10, "J18.9")],
     )
     out.print(
         f"FHIR export: Claim total {fhir['claim']['total']['value']}, ClaimResponse outcome "

@@ -15,7 +15,12 @@ for _network in CONFIG.networks.values():
     if "cmd" in _network and isinstance(_network.get("cmd_settings"), dict):
         _network["cmd_settings"]["port"] = _PORT
 
-pytest_plugins = ["tests.fixtures.accounts", "tests.fixtures.deployments", "tests.fixtures.gateway"]
+pytest_plugins = [
+    "tests.fixtures.accounts",
+    "tests.fixtures.deployments",
+    "tests.fixtures.gateway",
+    "tests.fixtures.claims",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -6,61 +6,20 @@ import pytest
 from brownie import chain
 from eth_account import Account
 
-from medchain import crypto
-from medchain.claims import MEDICATION_DISPENSE, CoverageTable, DispenseRef, PlanTerms, lot_code, patient_ref
+from medchain.claims import MEDICATION_DISPENSE, DispenseRef, PlanTerms, lot_code, patient_ref
 from medchain.consent import GrantTerms
 from medchain.ehr import KeyVault
 from medchain.errors import ContractRevert
 from medchain.fhir import claim_resources
-from medchain.store import LocalFolderStore
 from medchain.types import Actions, ClaimStatus, Purpose
 
 USD = 10**6
 GTIN = 9506000134352
-ENCOUNTER = {
-    "resourceType": "Encounter",
-    "status": "finished",
-    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-}
 
 
 @pytest.fixture
-def setup(suite, token, regulator, insurer, hospital, patient, private_key, tmp_path):
-    patient_key = Account.from_key(private_key(patient))
-    c = suite.consent
-    c.grant(
-        patient.address,
-        GrantTerms.for_all(patient.address, hospital.address, Actions.READ | Actions.APPEND, Purpose.TREAT),
-    )
-    c.grant(
-        patient.address,
-        GrantTerms.for_category(patient.address, insurer.address, "Encounter", Actions.READ, Purpose.HPAYMT),
-    )
-    table = CoverageTable({"99213": 150 * USD, "70450": 900 * USD, ("J3490", GTIN): 40 * USD})
-    terms = PlanTerms(table.root, 100 * USD, 2000, 1000 * USD, 5000 * USD, 500 * USD)
-    plan = suite.claims.create_plan(insurer.address, terms)
-    token.mint(insurer, 50_000 * USD, {"from": regulator})
-    token.mint(patient, 1_000 * USD, {"from": regulator})
-    suite.claims.fund(insurer.address, plan, 10_000 * USD)
-    now = chain[-1].timestamp
-    deadline, sig = suite.claims.sign_enrolment(patient_key, plan, now - 60, now + 365 * 86400)
-    suite.claims.enrol(insurer.address, plan, patient.address, now - 60, now + 365 * 86400, deadline, sig)
-    ehr = suite.ehr(LocalFolderStore(tmp_path))
-    reader = crypto.ReaderKey.from_private_key(private_key(hospital))
-
-    def encounter(note: str, previous=None):
-        return ehr.anchor_resource(
-            hospital.address, {**ENCOUNTER, "id": note}, patient.address, KeyVault(), (reader,), previous
-        )
-
-    return {
-        "plan": plan,
-        "table": table,
-        "encounter": encounter,
-        "ehr": ehr,
-        "reader": reader,
-        "insurer": insurer.address,
-    }
+def setup(claims_setup):
+    return claims_setup
 
 
 def test_auto_paid_and_pended_claims_through_the_sdk(suite, setup, insurer, hospital, patient, token):
@@ -97,22 +56,6 @@ def test_claim_without_insurer_consent_is_refused(suite, setup, hospital, patien
         suite.claims.submit(
             hospital.address, setup["plan"], patient.address, [anchored], service, proof, 150 * USD
         )
-
-
-def test_claim_exports_as_fhir(suite, setup, insurer, hospital, patient):
-    service, proof = setup["table"].service("99213")
-    evidence = [setup["encounter"]("fhir")]
-    claim = suite.claims.submit(
-        hospital.address, setup["plan"], patient.address, evidence, service, proof, 150 * USD
-    )
-    resources = claim_resources(
-        claim, insurer.address, suite.deployment.chain_id, 150 * USD, service, evidence
-    )
-    assert resources["claim"]["resourceType"] == "Claim"
-    assert resources["claim"]["total"]["value"] == 150.0
-    response = resources["claimResponse"]
-    assert response["outcome"] == "complete"
-    assert [t["amount"]["value"] for t in response["total"]] == [40.0, 110.0]
 
 
 def test_amended_encounter_is_claimed_once_through_the_sdk(suite, setup, hospital, patient):
@@ -167,9 +110,22 @@ def test_pharmacy_claims_a_dispense_through_the_sdk(
     )
     claim = claims.submit(pharmacy.address, setup["plan"], patient.address, [], service, proof, 40 * USD, ref)
     assert (claim.status, claim.patient_share) == (ClaimStatus.PAID, 40 * USD)  # all deductible
-    fhir = claim_resources(claim, setup["insurer"], suite.deployment.chain_id, 40 * USD, service, [])
+    fhir = claim_resources(
+        claim,
+        insurer=setup["insurer"],
+        chain_id=suite.deployment.chain_id,
+        service=service,
+        evidence=claims.evidence(claim),
+        timeline=claims.timeline(claim.id),
+    )
     codes = [c["code"] for c in fhir["claim"]["item"][0]["productOrService"]["coding"]]
     assert codes == ["J3490", f"{GTIN:014d}"]
+    assert fhir["claim"]["type"]["coding"][0]["code"] == "pharmacy"
+    [info] = fhir["claim"]["supportingInfo"]  # the dispense the contract checked, by its id
+    assert (
+        info["valueReference"]["identifier"]["value"]
+        == "0x" + ref.dispense_id(GTIN, pharmacy.address, patient.address).hex()
+    )
 
 
 def test_appeal_reserve_and_withdrawal_through_the_sdk(suite, setup, insurer, hospital, patient, token):

@@ -126,7 +126,8 @@ def test_two_hospitals_patient_and_outsider(
     # Access history exports as FHIR AuditEvents.
     events = access_audit_events(ehr.access_history(patient=patient.address), ehr.chain.chain_id, ehr.address)
     assert all(e["resourceType"] == "AuditEvent" for e in events)
-    assert [e.get("subtype", [{}])[0].get("code") for e in events] == [None, "BTG"]
+    purposes = [[p["coding"][0]["code"] for p in e["purposeOfEvent"]] for e in events]
+    assert purposes == [["TREAT"], ["ETREAT", "BTG"]]  # the break-glass read carries BTG
 
 
 def test_amendment_reads_new_version(world, patient, hospital, private_key):
