@@ -29,6 +29,10 @@ pragma solidity 0.8.28;
 ///   A shipment already in transit may still be received (if the batch is Active), so that the
 ///   ledger shows the expired units where they physically are, for their holder to destroy; the
 ///   sender may instead cancel it.
+/// - GTINs: every `uint64 gtin` is the value of the GTIN's 14-digit form, the form GS1 asks
+///   databases to store (GTIN-8, -12 and -13 left-padded with zeros). One product has one number
+///   whichever symbol carried it, and a GTIN with leading zeros keeps them implicitly: GTIN-8
+///   01234565 is 1234565, GTIN-12 012345678905 is 12345678905. See {registerProduct} for the rule.
 interface IDrugProvenance {
     // ─── Types ──────────────────────────────────────────────────────────────────────────────
 
@@ -88,7 +92,8 @@ interface IDrugProvenance {
 
     /// @notice Thrown when a dependency given at deployment is the zero address.
     error DrugZeroAddress();
-    /// @notice Thrown when a GTIN is not 8 to 14 digits with a valid GS1 check digit.
+    /// @notice Thrown when `gtin` is not a GTIN's 14-digit value: zero, more than 14 digits, or a
+    /// wrong GS1 check digit.
     error DrugInvalidGtin(uint64 gtin);
     /// @notice Thrown when registering a GTIN twice.
     error DrugProductExists(uint64 gtin, address manufacturer);
@@ -180,7 +185,15 @@ interface IDrugProvenance {
 
     // ─── Writes ─────────────────────────────────────────────────────────────────────────────
 
-    /// @notice Registers a GTIN (check digit verified). Caller: an active manufacturer.
+    /// @notice Registers a product by its GTIN. Caller: an active manufacturer.
+    /// @param gtin The value of the GTIN's 14-digit form. Accepted: 0 < gtin < 10**14 whose last
+    /// digit is the GS1 check digit of the others (mod 10, weights 3,1,3,... from the right), so
+    /// every GTIN-8, -12, -13 and -14 that python-stdnum's `ean` and biip accept, with leading zeros
+    /// of any length. Refused: zero (no trade item's GTIN: it lies in GS1 Prefix 0000000, kept for
+    /// numbers in restricted circulation within a company; and 0 means "no product" here, as in
+    /// ClaimsProcessor's non-drug services), anything above 14 digits, a wrong check digit.
+    /// Requirements: caller an active manufacturer; `gtin` valid ({DrugInvalidGtin}) and not yet
+    /// registered ({DrugProductExists}). Emits {ProductRegistered}.
     function registerProduct(uint64 gtin) external;
 
     /// @notice Commissions a batch of a product the caller registered; the caller holds all units.

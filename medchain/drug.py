@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from biip import ParseError
+from biip.checksums import gs1_standard_check_digit
 from biip.gs1_messages import GS1Message
-from biip.gtin import Gtin
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from web3 import Web3
@@ -40,12 +40,49 @@ class GS1Error(MedChainError, ValueError):
     """A GTIN or GS1 element string is malformed (bad check digit, missing element...)."""
 
 
-def parse_gtin(text: str | int) -> int:
-    """A GTIN (8 to 14 digits) checked by biip, as the integer the contract stores."""
-    try:
-        return int(Gtin.parse(str(text).strip()).value)
-    except ParseError as exc:
-        raise GS1Error(f"invalid GTIN {text!r}: {exc}") from None
+GTIN_LENGTHS = (8, 12, 13, 14)
+"""The lengths a GTIN is written in: GTIN-8, GTIN-12 (U.P.C.), GTIN-13 and GTIN-14."""
+MAX_GTIN = 10**14 - 1
+"""The largest GTIN value: GTINs are stored as the value of their 14-digit form."""
+
+
+def parse_gtin(value: str | int) -> int:
+    """A GTIN as the contract stores it: the value of its 14-digit form (GS1's database form).
+
+    The rule is the contract's (`IDrugProvenance.registerProduct`), python-stdnum's (`stdnum.ean`)
+    and biip's, except that the all-zero GTIN is refused (no trade item's GTIN; 0 means "no product"
+    on chain). See docs/architecture.md, "Drug provenance".
+
+    Args:
+        value: the GTIN as written, 8, 12, 13 or 14 ASCII digits (leading zeros kept; surrounding
+            whitespace ignored), or as an integer (the 14-digit form's value, e.g. what a contract
+            returned): 1 to 99,999,999,999,999.
+
+    Returns:
+        The GTIN's value: GTIN-8 "01234565" and GTIN-14 "00000001234565" are both 1234565.
+
+    Raises:
+        GS1Error: not digits, a wrong length or range, a wrong check digit, or all zeros.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise GS1Error(f"invalid GTIN {value!r}: give its digits as a string, or an integer")
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_GTIN:
+            raise GS1Error(f"invalid GTIN {value}: a GTIN's value is 1 to {MAX_GTIN} (at most 14 digits)")
+        text = f"{value:014d}"
+    else:
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise GS1Error(f"invalid GTIN {value!r}: only the digits 0-9 (no spaces or separators)")
+        if len(text) not in GTIN_LENGTHS:
+            raise GS1Error(f"invalid GTIN {value!r}: {len(text)} digits; a GTIN has 8, 12, 13 or 14")
+    expected = gs1_standard_check_digit(text[:-1])  # biip: GS1 General Specifications 7.9
+    if int(text[-1]) != expected:
+        raise GS1Error(f"invalid GTIN {value!r}: check digit is {text[-1]}, should be {expected}")
+    number = int(text)
+    if number == 0:
+        raise GS1Error(f"invalid GTIN {value!r}: all zeros is no product's GTIN")
+    return number
 
 
 def lot_bytes(lot: str) -> bytes:

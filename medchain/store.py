@@ -86,7 +86,9 @@ class ContentStore(Protocol):
         """Returns the bytes of ``cid``, verified against it."""
         ...
 
-    def has(self, cid: str) -> bool: ...
+    def has(self, cid: str) -> bool:
+        """Whether the store itself holds ``cid`` now; never fetches it from elsewhere."""
+        ...
 
 
 def _check_size(data: bytes) -> None:
@@ -153,26 +155,81 @@ class LocalFolderStore:
         return self._path(cid).is_file()
 
 
-class IpfsHttpStore:
-    """An IPFS node (Kubo) through its HTTP RPC API (``/api/v0/add``, ``/api/v0/cat``)."""
+class IpfsRpcError(StoreError):
+    """An IPFS node answered an RPC request with an error.
 
-    def __init__(self, api_url: str = "http://127.0.0.1:5001", timeout: float = 30.0) -> None:
+    Attributes:
+        endpoint: The RPC command, for example ``block/stat``.
+        status: The HTTP status (Kubo answers 500 for a command that failed).
+        message: Kubo's error message (the ``Message`` of its JSON error body), or the raw body.
+    """
+
+    def __init__(self, endpoint: str, status: int, message: str) -> None:
+        self.endpoint, self.status, self.message = endpoint, status, message
+        super().__init__(f"IPFS {endpoint} failed: HTTP {status} {message[:200]!r}")
+
+
+def _go_duration(seconds: float) -> str:
+    """A Go duration string for Kubo's global ``timeout`` option (whole milliseconds, at least 1)."""
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+class IpfsHttpStore:
+    """An IPFS node (Kubo) through its HTTP RPC API.
+
+    Every request is a POST with its arguments in the query string, as Kubo's RPC reference says
+    (docs.ipfs.tech/reference/kubo/rpc); ``offline`` and ``timeout`` are Kubo's global options
+    (``ipfs --offline``, ``ipfs --timeout``), which every command takes:
+
+    - put: ``/api/v0/add?cid-version=1&raw-leaves=true&hash=sha2-256&chunker=size-1048576&pin=true
+      &quieter=true`` with the bytes as the ``file`` part of a ``multipart/form-data`` body;
+    - get: ``/api/v0/cat?arg=<cid>&timeout=<timeout>``: the node may fetch the object from its
+      peers, and stops looking when the time-out passes;
+    - has: ``/api/v0/block/stat?arg=<cid>&offline=true&timeout=<has_timeout>``: the node's own
+      blockstore only. It never downloads the object nor searches the network for it, and answers
+      within ``has_timeout`` or the call fails. An object here is one raw block (see ``put``), so
+      its block is the whole object.
+
+    Args:
+        api_url: The node's RPC address.
+        timeout: Seconds a ``put`` or ``get`` may take (the node is told too, for ``get``).
+        has_timeout: Seconds a ``has`` may take.
+    """
+
+    def __init__(
+        self, api_url: str = "http://127.0.0.1:5001", timeout: float = 30.0, has_timeout: float = 5.0
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
+        self.has_timeout = has_timeout
 
     def _post(
-        self, endpoint: str, params: dict[str, str], body: bytes = b"", content_type: str = ""
+        self,
+        endpoint: str,
+        params: dict[str, str],
+        body: bytes = b"",
+        content_type: str = "",
+        timeout: float | None = None,
     ) -> bytes:
         url = f"{self.api_url}/api/v0/{endpoint}?{urllib.parse.urlencode(params)}"
         request = urllib.request.Request(url, data=body, method="POST")
         if content_type:
             request.add_header("Content-Type", content_type)
+        seconds = self.timeout if timeout is None else timeout
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=seconds) as response:
                 return bytes(response.read())
         except urllib.error.HTTPError as exc:
-            raise StoreError(f"IPFS {endpoint} failed: HTTP {exc.code} {exc.read()[:200]!r}") from None
-        except (urllib.error.URLError, OSError) as exc:
+            raise IpfsRpcError(endpoint, exc.code, _kubo_message(exc.read())) from None
+        except TimeoutError:
+            raise StoreError(f"IPFS {endpoint}: no answer from {self.api_url} within {seconds:g} s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise StoreError(
+                    f"IPFS {endpoint}: no answer from {self.api_url} within {seconds:g} s"
+                ) from None
+            raise StoreError(f"no IPFS API answers at {self.api_url} ({exc})") from None
+        except OSError as exc:
             raise StoreError(f"no IPFS API answers at {self.api_url} ({exc})") from None
 
     def put(self, data: bytes) -> str:
@@ -208,16 +265,51 @@ class IpfsHttpStore:
 
     def get(self, cid: str) -> bytes:
         parse_cid(cid)
-        data = self._post("cat", {"arg": cid})
+        data = self._post("cat", {"arg": cid, "timeout": _go_duration(self.timeout)})
         verify(cid, data)
         return data
 
     def has(self, cid: str) -> bool:
+        """Whether the node holds ``cid`` itself (asked offline: nothing is downloaded).
+
+        Raises:
+            InvalidCidError: ``cid`` is not a CID the store uses.
+            StoreError: the node did not answer within ``has_timeout``, or failed otherwise (an
+                unreachable node is not reported as an absent object).
+        """
+        wanted = parse_cid(cid)
+        params = {"arg": cid, "offline": "true", "timeout": _go_duration(self.has_timeout)}
         try:
-            self.get(cid)
-        except StoreError:
-            return False
+            answer = self._post("block/stat", params, timeout=self.has_timeout)
+        except IpfsRpcError as exc:
+            if exc.status == 500 and _means_not_found(exc.message):
+                return False
+            raise
+        try:
+            key = parse_cid(str(json.loads(answer)["Key"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"unexpected answer from IPFS block/stat: {answer[:200]!r}") from exc
+        if bytes(key.raw_digest) != bytes(wanted.raw_digest):
+            raise StoreError(f"IPFS block/stat answered for {key}, not for {cid}")
         return True
+
+
+def _kubo_message(body: bytes) -> str:
+    """The ``Message`` of Kubo's JSON error body, or the body as text."""
+    try:
+        return str(json.loads(body)["Message"])
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace").strip()
+
+
+def _means_not_found(message: str) -> bool:
+    """Whether Kubo's error says the block is not in its blockstore.
+
+    Offline, Kubo answers ``block was not found locally (offline): ipld: could not find <cid>``
+    (older versions: ``blockstore: block not found``).
+    """
+    lowered = message.lower()
+    return "not found" in lowered or "could not find" in lowered
 
 
 class CachedStore:

@@ -21,7 +21,7 @@ contract DrugProvenance is IDrugProvenance {
         | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic));
     /// @dev Who may hold units and so ship them: the recipients and the batch's manufacturer.
     uint256 private constant HOLDERS = RECIPIENTS | (1 << uint8(IInstitutionRegistry.Kind.Manufacturer));
-    uint64 private constant MAX_GTIN = 99_999_999_999_999; // 14 digits
+    uint64 private constant MAX_GTIN = 99_999_999_999_999; // the largest 14-digit number
 
     // ─── Storage ────────────────────────────────────────────────────────────────────────────
 
@@ -280,19 +280,22 @@ contract DrugProvenance is IDrugProvenance {
         return keccak256(abi.encode(gtin, lot));
     }
 
-    /// @dev GS1 check digit: weights 3,1,3,... from the right (excluding the check digit), mod 10.
+    /// @dev The rule of {IDrugProvenance-registerProduct}: the value of a GTIN's 14-digit form (so
+    /// leading zeros are not lost: GTIN-12 012345678905 is 12345678905), not zero, at most 14 digits,
+    /// with a right GS1 check digit (mod 10, weights 3,1,3,... from the digit left of the check
+    /// digit; leading zeros weigh nothing, so the 8-, 12-, 13- and 14-digit forms agree).
     function _validGtin(uint64 gtin) private pure returns (bool) {
-        if (gtin < 10_000_000 || gtin > MAX_GTIN) return false; // GTIN-8 to GTIN-14
-        uint64 check = gtin % 10;
-        uint64 rest = gtin / 10;
-        uint64 sum;
-        uint64 weight = 3;
-        while (rest > 0) {
-            sum += (rest % 10) * weight;
-            rest /= 10;
-            weight = weight == 3 ? 1 : 3;
+        if (gtin == 0 || gtin > MAX_GTIN) return false;
+        // Cannot overflow: at most 7 rounds, each adding at most 3 * 9 + 9 to `sum`.
+        unchecked {
+            uint256 rest = gtin / 10;
+            uint256 sum;
+            while (rest != 0) {
+                sum += 3 * (rest % 10) + (rest / 10) % 10; // two digits a round: weight 3, then 1
+                rest /= 100;
+            }
+            return (10 - sum % 10) % 10 == gtin % 10;
         }
-        return (10 - (sum % 10)) % 10 == check;
     }
 
     // ─── Views ──────────────────────────────────────────────────────────────────────────────

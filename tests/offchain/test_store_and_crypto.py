@@ -7,6 +7,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import ClassVar
+from urllib.parse import parse_qs
 
 import pytest
 from eth_account import Account
@@ -111,7 +112,7 @@ class FakeIpfs(BaseHTTPRequestHandler):
             FakeIpfs.blocks[cid] = data
             self._answer(200, json.dumps({"Name": cid, "Hash": cid, "Size": str(len(data))}).encode())
         elif path == "/api/v0/cat":
-            cid = query.split("arg=")[1]
+            cid = parse_qs(query)["arg"][0]
             data = FakeIpfs.blocks.get(cid)
             if data is None:
                 self._answer(500, b'{"Message":"block not found"}')
