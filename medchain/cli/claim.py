@@ -321,9 +321,9 @@ def plan_create(obj: Context, table_file: Path, output: Path | None) -> None:
 @click.argument("amount", type=AMOUNT)
 @click.pass_obj
 def plan_fund(obj: Context, plan_id: int, amount: int) -> None:
-    """Move AMOUNT settlement tokens (decimal, e.g. 20000) from the sender into PLAN_ID's pool.
-
-    Approves the token allowance first; claims that waited for funds can then be paid out."""
+    """Move AMOUNT settlement tokens from the sender into PLAN_ID's pool (a decimal amount: 20000,
+    12.50). The token allowance is approved first; claims that waited for funds can then be paid
+    out with `claim pay-out`."""
     claims = obj.suite.claims
     claims.plan(plan_id)
     claims.fund(obj.sender(), plan_id, amount)
@@ -518,6 +518,7 @@ def offline_deployment(obj: Context, chain_id: int | None) -> Deployment:
     "evidence_ids",
     multiple=True,
     type=RECORD_ID,
+    metavar="RECORD_ID",
     help="An EHR record of the encounter, anchored by the sender for this patient (repeat for several).",
 )
 @click.option(

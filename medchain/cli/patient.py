@@ -16,10 +16,14 @@ def patient() -> None:
     "--start",
     default="now",
     show_default=True,
+    metavar="TIME",
     help="When coverage starts: now, YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC), Unix seconds, or +30d / -1d.",
 )
 @click.option(
-    "--end", required=True, help="When coverage ends (same forms as --start, e.g. +365d or 2027-01-01)."
+    "--end",
+    required=True,
+    metavar="TIME",
+    help="When coverage ends (same forms as --start, e.g. +365d or 2027-01-01).",
 )
 @click.option(
     "--valid-for",
@@ -59,8 +63,8 @@ def patient_sign_enrolment(
     chain_id: int | None,
     output: str,
 ) -> None:
-    """Sign your agreement to join insurance plan PLAN_ID for a coverage period (EIP-712 ``Enrol``)
-    and write it to a file the insurer submits with `medchain claim enrol FILE`. No transaction,
+    """Sign your agreement to join insurance plan PLAN_ID for a coverage period (an EIP-712 Enrol
+    message) and write it to a file the insurer submits with `medchain claim enrol FILE`. No transaction,
     no gas: the sender must be a local key (--from a keystore account).
 
     Works offline: the domain comes from the deployment manifest and the nonce from --nonce when
