@@ -40,7 +40,7 @@ from medchain.cli._options import ACCOUNT, AMOUNT, CLAIM_ID, REASON, RECORD_ID, 
 from medchain.cli._render import Column
 from medchain.errors import ChainError, ConfigurationError, ContractRevert, MedChainError
 from medchain.manifest import Deployment, default_manifest_path
-from medchain.types import ClaimStatus
+from medchain.types import ClaimStatus, fixed_ascii
 
 PLAN_ID = click.IntRange(1, 2**32 - 1)
 """A plan number (ClaimsProcessor numbers plans from 1; claim records hold it as uint32)."""
@@ -194,7 +194,7 @@ def read_dispense(obj: Context, given: Path) -> BilledDispense:
         dispenser = Web3.to_checksum_address(data["dispenser"])
         patient = Web3.to_checksum_address(data["patient"])
         ref = DispenseRef(
-            str(data["lot"]).encode("ascii"),
+            fixed_ascii(str(data["lot"]), 20, "lot"),
             bytes.fromhex(str(data["patient_salt"]).removeprefix("0x")),
             int(data["quantity"]),
             int(data["nonce"]),
