@@ -4,21 +4,26 @@ The FHIR Claim / ClaimResponse export is in :mod:`medchain.fhir`."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.ehr import AnchoredRecord, RecordHeader
-from medchain.eip712 import sign_typed
-from medchain.errors import ChainError, MedChainError
+from medchain.eip712 import DOMAIN_FIELDS, sign_typed
+from medchain.errors import ChainError, ConfigurationError, ContractRevert, MedChainError
 from medchain.merkle import MerkleTree
 from medchain.types import (
     ZERO32,
@@ -41,6 +46,24 @@ ENROL_FIELDS = [
 ]
 CONSORTIUM_BILLING = "urn:medchain:billing-code"
 """The consortium's own billing code system, for services without a CPT or HCPCS code."""
+CODE_SYSTEMS = {
+    "cpt": "http://www.ama-assn.org/go/cpt",
+    "hcpcs": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+    "consortium": CONSORTIUM_BILLING,
+}
+"""Billing code systems a coverage table may name, by the short name the file uses."""
+
+
+def _system_uri(name: object, what: str) -> str:
+    if not isinstance(name, str) or name.strip().lower() not in CODE_SYSTEMS:
+        raise ConfigurationError(f"{what}: system must be one of {', '.join(CODE_SYSTEMS)}, not {name!r}")
+    return CODE_SYSTEMS[name.strip().lower()]
+
+
+def _system_name(uri: str) -> str:
+    return next(name for name, known in CODE_SYSTEMS.items() if known == uri)
+
+
 MEDICATION_DISPENSE = "MedicationDispense"
 """The consent category of dispenses. To bill one, the insurer needs the patient's READ consent for
 HPAYMT on it (or on the dispense id, or on all data), and the dispenser the patient's treatment
@@ -55,6 +78,17 @@ _RECORD_ANCHORED = Web3.keccak(
 
 class ClaimNotFoundError(MedChainError):
     """No claim with that id was submitted."""
+
+
+class PlanNotFoundError(ContractRevert):
+    """No plan with that id exists (the contract's ``ClaimsUnknownPlan``, said plainly)."""
+
+    def __init__(self, plan_id: int) -> None:
+        super().__init__("ClaimsUnknownPlan", (plan_id,))
+        self.plan_id = plan_id
+
+    def __str__(self) -> str:
+        return f"no plan {self.plan_id} on this deployment (ClaimsUnknownPlan)"
 
 
 @dataclass(frozen=True)
@@ -151,6 +185,543 @@ class PlanTerms:
             self.annual_limit,
             self.auto_pay_ceiling,
         )
+
+
+# ─── Files an insurer, a provider and a patient exchange ─────────────────────────────────────────
+
+AMOUNT_DECIMALS = 6
+"""Decimals of the settlement token: amounts in files are decimal text in its units (``"12.50"``)."""
+PLAN_FILE_FORMAT = "medchain-coverage/1"
+"""The ``format`` tag of a coverage table / plan file (:class:`PlanFile`)."""
+ENROLMENT_FORMAT = "medchain-enrolment/1"
+"""The ``format`` tag of a patient's signed enrolment (:class:`SignedEnrolment`)."""
+CLAIMS_DOMAIN_NAME = "MedChain ClaimsProcessor"
+CLAIMS_DOMAIN_VERSION = "1"
+"""ClaimsProcessor's EIP-712 domain name and version (its constructor's ``EIP712(...)``): with the
+chain id and the contract's address they let a patient sign an enrolment without a node."""
+
+
+def parse_amount(value: Any, what: str) -> int:
+    """A decimal amount (``"12.50"``, ``12.5`` or ``12``) as settlement-token units.
+
+    Raises:
+        ConfigurationError: not a number, negative, or more than :data:`AMOUNT_DECIMALS` decimals.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigurationError(f"{what} must be an amount such as '12.50', not {value!r}")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigurationError(f"{what} {value!r} is not an amount (a number such as 12.50)") from None
+    units = amount * 10**AMOUNT_DECIMALS
+    if not amount.is_finite() or amount < 0 or units != units.to_integral_value():
+        raise ConfigurationError(f"{what} {value!r} must be positive with at most {AMOUNT_DECIMALS} decimals")
+    return int(units)
+
+
+def format_amount(units: int) -> str:
+    """Settlement-token units as exact decimal text with at least two decimals (``"12.50"``)."""
+    text = f"{Decimal(units) / 10**AMOUNT_DECIMALS:.{AMOUNT_DECIMALS}f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def parse_coinsurance(value: Any) -> int:
+    """Coinsurance as basis points, from ``"20%"`` or ``"2000 bps"`` (a bare number is ambiguous).
+
+    Raises:
+        ConfigurationError: no unit, not a number, below 0 or above 100 %.
+    """
+    text = str(value).strip().lower().replace(" ", "")
+    for unit, scale in (("%", 100), ("bps", 1)):
+        if text.endswith(unit):
+            try:
+                bps = Decimal(text.removesuffix(unit)) * scale
+            except InvalidOperation:
+                break
+            if bps.is_finite() and bps == bps.to_integral_value() and 0 <= bps <= 10_000:
+                return int(bps)
+            raise ConfigurationError(f"coinsurance {value!r} must be a whole number of bps from 0 to 100 %")
+    raise ConfigurationError(
+        f'coinsurance {value!r} must be a percentage ("20%") or basis points ("2000 bps")'
+    )
+
+
+def format_coinsurance(bps: int) -> str:
+    """Basis points as a percentage (``2000`` -> ``"20%"``, ``2050`` -> ``"20.5%"``)."""
+    return f"{(Decimal(bps) / 100).normalize():f}%"
+
+
+def _gtin_code(value: Any) -> int:
+    """A GTIN-8/12/13/14 (digits, as text) with a valid GS1 check digit, as an integer."""
+    text = str(value).strip()
+    if not text.isdigit() or len(text) not in (8, 12, 13, 14):
+        raise ConfigurationError(f"gtin {value!r} must be a GTIN of 8, 12, 13 or 14 digits (as text)")
+    digits = [int(c) for c in text.zfill(14)]
+    check = (10 - sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits[:13])) % 10) % 10
+    if check != digits[13]:
+        raise ConfigurationError(f"gtin {text} has a wrong check digit (expected {check})")
+    return int(text)
+
+
+def _hex_bytes(value: Any, what: str, size: int | None = 32) -> bytes:
+    text = str(value).strip()
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if not raw or (size is not None and len(raw) != size):
+        length = f"{size} bytes" if size else "bytes"
+        raise ConfigurationError(f"{what} must be 0x-prefixed hex of {length}, not {text!r}")
+    return raw
+
+
+def _whole(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{what} must be a whole number, not {value!r}")
+    return int(value)
+
+
+def _address(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not Web3.is_address(value):
+        raise ConfigurationError(f"{what} must be an Ethereum address, not {value!r}")
+    return str(Web3.to_checksum_address(value))
+
+
+def _object(value: Any, what: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{what} must be a JSON object")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ConfigurationError(
+            f"{what} has unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}"
+        )
+    missing = sorted(required - set(value))
+    if missing:
+        raise ConfigurationError(f"{what} lacks the field(s) {', '.join(missing)}")
+    return value
+
+
+@dataclass(frozen=True)
+class PlanService:
+    """One line of a coverage table: a billing code, its allowed amount, and for a drug its GTIN.
+
+    ``description`` is for people reading the file; it never goes on chain.
+    """
+
+    code: str
+    allowed_amount: int
+    gtin: int = 0
+    description: str = ""
+    system: str = CONSORTIUM_BILLING
+    """The billing code's code system: CPT, HCPCS, or the consortium's schedule (see CODE_SYSTEMS)."""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.code, self.gtin)
+
+
+@dataclass(frozen=True)
+class PlanFile:
+    """A plan's coverage table and terms as one JSON file (format ``medchain-coverage/1``).
+
+    The insurer writes it without ``salt`` and ``plan`` (docs/examples/coverage-table.json) and
+    ``medchain claim plan create`` reads it; the command draws the salt that hides the billing
+    codes, creates the plan, and writes the file back *salted*, with the plan's id, chain and
+    contract. That salted file is what the insurer shares with network providers: without it
+    nobody can prove a service is covered (and nobody reading the chain learns the codes)::
+
+        {
+          "format": "medchain-coverage/1",
+          "terms": {"deductible": "100.00", "coinsurance": "20%", "per_claim_limit": "1000.00",
+                    "annual_limit": "5000.00", "auto_pay_ceiling": "500.00"},
+          "services": [
+            {"code": "99213", "allowed": "150.00", "description": "office visit"},
+            {"code": "J3490", "allowed": "40.00", "gtin": "09506000134352"}
+          ],
+          "salt": "0x…32 bytes…",
+          "plan": {"id": 1, "chain_id": 31337, "claims_processor": "0x…", "covered_root": "0x…"}
+        }
+
+    Amounts are decimal text (or JSON numbers) in settlement-token units, up to
+    :data:`AMOUNT_DECIMALS` decimals; coinsurance is ``"20%"`` or ``"2000 bps"``; a GTIN is its
+    digits as text. ``covered_root`` is checked against the table on reading (a damaged file).
+    """
+
+    services: tuple[PlanService, ...]
+    deductible: int
+    coinsurance_bps: int
+    per_claim_limit: int
+    annual_limit: int
+    auto_pay_ceiling: int
+    salt: bytes | None = None
+    plan_id: PlanId | None = None
+    chain_id: int | None = None
+    claims_processor: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.services:
+            raise ConfigurationError("a coverage table needs at least one service")
+        seen: set[tuple[str, int]] = set()
+        for s in self.services:
+            if s.key in seen:
+                product = f" for GTIN {s.gtin:014d}" if s.gtin else ""
+                raise ConfigurationError(f"service {s.code}{product} is listed twice")
+            seen.add(s.key)
+        if not 0 <= self.coinsurance_bps <= 10_000:
+            raise ConfigurationError("coinsurance must be between 0 and 100 %")
+        if self.salt is not None and len(self.salt) != 32:
+            raise ConfigurationError("the salt must be 32 bytes")
+
+    # ─── The table and the terms ──────────────────────────────────────────────────────────────
+
+    def table(self) -> CoverageTable:
+        """The salted coverage table (its Merkle root is the plan's ``coveredRoot``).
+
+        Raises:
+            ConfigurationError: the file has no salt yet (an unsalted table proves nothing).
+        """
+        return self._salted_table
+
+    @cached_property
+    def _salted_table(self) -> CoverageTable:
+        if self.salt is None:
+            raise ConfigurationError("the coverage table has no salt: it is not a created plan's file")
+        return CoverageTable(
+            {s.key: s.allowed_amount for s in self.services},
+            self.salt,
+            {s.code: s.system for s in self.services},
+        )
+
+    def terms(self) -> PlanTerms:
+        """The plan terms ``createPlan`` takes (needs the salt: the root depends on it)."""
+        return PlanTerms(
+            self.table().root,
+            self.deductible,
+            self.coinsurance_bps,
+            self.per_claim_limit,
+            self.annual_limit,
+            self.auto_pay_ceiling,
+        )
+
+    def salted(self, salt: bytes | None = None) -> PlanFile:
+        """This table under a fresh salt (32 random bytes unless given), with no plan yet."""
+        return replace(self, salt=salt or os.urandom(32), plan_id=None, chain_id=None, claims_processor=None)
+
+    def for_plan(self, plan_id: int, chain_id: int, claims_processor: str) -> PlanFile:
+        """This salted table as the file of plan ``plan_id`` of the ClaimsProcessor ``claims_processor``."""
+        return replace(
+            self,
+            plan_id=PlanId(plan_id),
+            chain_id=chain_id,
+            claims_processor=Web3.to_checksum_address(claims_processor),
+        )
+
+    def service(self, code: str, gtin: int = 0) -> tuple[CoveredService, list[bytes]]:
+        """The covered service ``code`` (for product ``gtin``) and its Merkle proof.
+
+        Raises:
+            ConfigurationError: the plan does not cover it; the message lists what it does cover.
+        """
+        try:
+            return self.table().service(code, gtin)
+        except KeyError:
+            products = [s.gtin for s in self.services if s.code == code]
+            if products and gtin == 0:
+                shown = ", ".join(f"{g:014d}" for g in products)
+                raise ConfigurationError(
+                    f"{code} is a drug service (GTIN {shown}): the claim needs the dispense it bills"
+                ) from None
+            if products:
+                raise ConfigurationError(f"{code} is not covered for GTIN {gtin:014d} by this plan") from None
+            raise ConfigurationError(
+                f"{code} is not a covered service of this plan; covered: "
+                + ", ".join(sorted({s.code for s in self.services}))
+            ) from None
+
+    def by_commitment(self, commitment: bytes) -> CoveredService | None:
+        """The covered service whose salted commitment is ``commitment`` (what a claim names)."""
+        return next((s for s in self.table().services.values() if s.commitment == commitment), None)
+
+    def check_plan(self, plan: PlanView, chain_id: int, claims_processor: str) -> None:
+        """Checks that this file is the coverage of ``plan`` on this deployment.
+
+        Raises:
+            ConfigurationError: the file is for another plan, chain or contract, or its table does
+                not give the plan's covered-services root.
+        """
+        where = (self.plan_id, self.chain_id, self.claims_processor)
+        if where != (plan.id, chain_id, Web3.to_checksum_address(claims_processor)):
+            raise ConfigurationError(
+                f"the coverage file is for plan {self.plan_id} of ClaimsProcessor {self.claims_processor} on "
+                f"chain {self.chain_id}, not plan {plan.id} of {claims_processor} on chain {chain_id}"
+            )
+        if self.terms().covered_root != plan.terms.covered_root:
+            raise ConfigurationError(
+                f"the coverage file's table does not give plan {plan.id}'s covered-services root "
+                f"0x{plan.terms.covered_root.hex()}: it is not that plan's table"
+            )
+
+    # ─── JSON ───────────────────────────────────────────────────────────────────────────────
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "format": PLAN_FILE_FORMAT,
+            "terms": {
+                "deductible": format_amount(self.deductible),
+                "coinsurance": format_coinsurance(self.coinsurance_bps),
+                "per_claim_limit": format_amount(self.per_claim_limit),
+                "annual_limit": format_amount(self.annual_limit),
+                "auto_pay_ceiling": format_amount(self.auto_pay_ceiling),
+            },
+            "services": [
+                {
+                    "code": s.code,
+                    "allowed": format_amount(s.allowed_amount),
+                    **({"gtin": f"{s.gtin:014d}"} if s.gtin else {}),
+                    **({"system": _system_name(s.system)} if s.system != CONSORTIUM_BILLING else {}),
+                    **({"description": s.description} if s.description else {}),
+                }
+                for s in self.services
+            ],
+        }
+        if self.salt is not None:
+            data["salt"] = "0x" + self.salt.hex()
+        if self.plan_id is not None:
+            data["plan"] = {
+                "id": self.plan_id,
+                "chain_id": self.chain_id,
+                "claims_processor": self.claims_processor,
+                "covered_root": "0x" + self.table().root.hex(),
+            }
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "coverage table") -> PlanFile:
+        """Reads a coverage table (unsalted) or a plan's salted file.
+
+        Raises:
+            ConfigurationError: one line naming what is wrong (not JSON, unknown or missing field,
+                malformed amount, GTIN or coinsurance, a duplicate service, a damaged plan file).
+        """
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"{source} is not valid JSON ({exc})") from None
+        try:
+            return cls._from_data(data)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{source}: {exc}") from None
+
+    @classmethod
+    def _from_data(cls, data: Any) -> PlanFile:
+        top = _object(
+            data, "the file", {"format", "terms", "services", "salt", "plan"}, {"terms", "services"}
+        )
+        if top.get("format", PLAN_FILE_FORMAT) != PLAN_FILE_FORMAT:
+            raise ConfigurationError(f"format {top['format']!r} is not {PLAN_FILE_FORMAT!r}")
+        amounts = {"deductible", "per_claim_limit", "annual_limit", "auto_pay_ceiling"}
+        terms = _object(top["terms"], "terms", amounts | {"coinsurance"}, amounts | {"coinsurance"})
+        rows = top["services"]
+        if not isinstance(rows, list):
+            raise ConfigurationError("services must be a list of {code, allowed[, gtin, description]}")
+        services = []
+        for i, row in enumerate(rows, start=1):
+            entry = _object(
+                row, f"service {i}", {"code", "allowed", "gtin", "system", "description"}, {"code", "allowed"}
+            )
+            code = entry["code"]
+            if not isinstance(code, str) or not code.strip():
+                raise ConfigurationError(f"service {i}: code must be non-empty text")
+            services.append(
+                PlanService(
+                    code,
+                    parse_amount(entry["allowed"], f"service {code} allowed"),
+                    _gtin_code(entry["gtin"]) if entry.get("gtin") not in (None, "", 0) else 0,
+                    str(entry.get("description", "")),
+                    _system_uri(entry.get("system", "consortium"), f"service {code}"),
+                )
+            )
+        salt = _hex_bytes(top["salt"], "salt") if "salt" in top else None
+        plan_id, chain_id, processor, root = None, None, None, None
+        if "plan" in top:
+            keys = {"id", "chain_id", "claims_processor", "covered_root"}
+            plan = _object(top["plan"], "plan", keys, keys)
+            plan_id = PlanId(_whole(plan["id"], "plan id"))
+            chain_id = _whole(plan["chain_id"], "plan chain_id")
+            processor = _address(plan["claims_processor"], "plan claims_processor")
+            root = _hex_bytes(plan["covered_root"], "plan covered_root")
+            if salt is None:
+                raise ConfigurationError("a plan's file needs its salt")
+        loaded = cls(
+            tuple(services),
+            parse_amount(terms["deductible"], "deductible"),
+            parse_coinsurance(terms["coinsurance"]),
+            parse_amount(terms["per_claim_limit"], "per_claim_limit"),
+            parse_amount(terms["annual_limit"], "annual_limit"),
+            parse_amount(terms["auto_pay_ceiling"], "auto_pay_ceiling"),
+            salt,
+            plan_id,
+            chain_id,
+            processor,
+        )
+        if root is not None and loaded.table().root != root:
+            raise ConfigurationError(
+                "the services and salt do not give the plan's covered_root (a damaged file)"
+            )
+        return loaded
+
+
+ENROLMENT_KEYS = {
+    "format",
+    "chain_id",
+    "claims_processor",
+    "plan_id",
+    "patient",
+    "start",
+    "end",
+    "nonce",
+    "deadline",
+    "signature",
+}
+
+
+@dataclass(frozen=True)
+class SignedEnrolment:
+    """A patient's EIP-712 ``Enrol`` signature and what it signs: the file ``medchain patient
+    sign-enrolment`` writes and ``medchain claim enrol`` submits (format ``medchain-enrolment/1``)::
+
+        {"format": "medchain-enrolment/1", "chain_id": 31337, "claims_processor": "0x…",
+         "plan_id": 1, "patient": "0x…", "start": 1767225600, "end": 1798761600,
+         "nonce": 0, "deadline": 1767830400, "signature": "0x…65 bytes…"}
+
+    Times are Unix seconds; ``nonce`` is the patient's ``enrolNonce`` at signing (one enrolment
+    uses it up); the insurer must submit before ``deadline``. It carries no health data.
+    """
+
+    chain_id: int
+    claims_processor: str
+    plan_id: PlanId
+    patient: str
+    start: int
+    end: int
+    nonce: int
+    deadline: int
+    signature: bytes
+
+    @classmethod
+    def sign(
+        cls,
+        patient: LocalAccount,
+        chain_id: int,
+        claims_processor: str,
+        plan_id: int,
+        start: int,
+        end: int,
+        nonce: int,
+        deadline: int,
+    ) -> SignedEnrolment:
+        """Signs with the patient's key, offline: the domain is ClaimsProcessor's known name and
+        version with ``chain_id`` and ``claims_processor``; ``nonce`` is the patient's enrolNonce."""
+        unsigned = cls(
+            chain_id,
+            Web3.to_checksum_address(claims_processor),
+            PlanId(plan_id),
+            str(patient.address),
+            start,
+            end,
+            nonce,
+            deadline,
+            b"",
+        )
+        signature = Account.sign_message(encode_typed_data(full_message=unsigned.typed_data()), patient.key)
+        return replace(unsigned, signature=bytes(signature.signature))
+
+    def typed_data(self) -> dict[str, Any]:
+        """The EIP-712 document signed (``eth_signTypedData_v4`` shape)."""
+        return {
+            "types": {"EIP712Domain": DOMAIN_FIELDS, "Enrol": ENROL_FIELDS},
+            "primaryType": "Enrol",
+            "domain": {
+                "name": CLAIMS_DOMAIN_NAME,
+                "version": CLAIMS_DOMAIN_VERSION,
+                "chainId": self.chain_id,
+                "verifyingContract": self.claims_processor,
+            },
+            "message": {
+                "planId": self.plan_id,
+                "patient": self.patient,
+                "start": self.start,
+                "end": self.end,
+                "nonce": self.nonce,
+                "deadline": self.deadline,
+            },
+        }
+
+    def signer(self) -> str:
+        """The address whose key made ``signature`` (the patient's, if the file is intact).
+
+        Raises:
+            ConfigurationError: the signature is malformed.
+        """
+        try:
+            return str(
+                Account.recover_message(
+                    encode_typed_data(full_message=self.typed_data()), signature=self.signature
+                )
+            )
+        except Exception as exc:  # eth_keys raises BadSignature, ValueError or TypeError
+            raise ConfigurationError(f"the enrolment signature is malformed ({type(exc).__name__})") from None
+
+    def to_json(self) -> str:
+        data = {
+            "format": ENROLMENT_FORMAT,
+            "chain_id": self.chain_id,
+            "claims_processor": self.claims_processor,
+            "plan_id": self.plan_id,
+            "patient": self.patient,
+            "start": self.start,
+            "end": self.end,
+            "nonce": self.nonce,
+            "deadline": self.deadline,
+            "signature": "0x" + self.signature.hex(),
+        }
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "enrolment file") -> SignedEnrolment:
+        """Reads :meth:`to_json`'s output, checking that the signature is the patient's.
+
+        Raises:
+            ConfigurationError: not JSON, not an enrolment file, a field missing or malformed, or a
+                signature that is not the patient's over these fields (an edited file).
+        """
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"{source} is not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != ENROLMENT_FORMAT:
+            raise ConfigurationError(f"{source} is not a signed enrolment (format {ENROLMENT_FORMAT!r})")
+        try:
+            _object(data, "the file", ENROLMENT_KEYS, ENROLMENT_KEYS)
+            signed = cls(
+                _whole(data["chain_id"], "chain_id"),
+                _address(data["claims_processor"], "claims_processor"),
+                PlanId(_whole(data["plan_id"], "plan_id")),
+                _address(data["patient"], "patient"),
+                _whole(data["start"], "start"),
+                _whole(data["end"], "end"),
+                _whole(data["nonce"], "nonce"),
+                _whole(data["deadline"], "deadline"),
+                _hex_bytes(data["signature"], "signature", None),
+            )
+            if signed.signer() != signed.patient:
+                raise ConfigurationError(
+                    f"the signature is not patient {signed.patient}'s over these terms (an edited file?)"
+                )
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{source}: {exc}") from None
+        return signed
 
 
 @dataclass(frozen=True)
@@ -424,6 +995,35 @@ class ClaimsClient(ContractClient):
         }
         return deadline, sign_typed(self.chain, self.contract, patient, "Enrol", ENROL_FIELDS, message)
 
+    def enrol_nonce(self, patient: str) -> int:
+        """The nonce the patient's next enrolment signature must carry."""
+        return int(self._call("enrolNonce", Web3.to_checksum_address(patient)))
+
+    def enrol_signed(self, insurer: Sender, signed: SignedEnrolment) -> EnrolmentView:
+        """Enrols (or renews) the patient of a signed enrolment file; returns the enrolment.
+
+        Raises:
+            ConfigurationError: the file was signed for another chain or ClaimsProcessor.
+            ContractRevert: the contract's refusal, e.g. ``ClaimsSignatureExpired`` or
+                ``ClaimsInvalidSignature`` (the nonce was used up by another enrolment).
+        """
+        here = (self.chain.chain_id, Web3.to_checksum_address(self.address))
+        if (signed.chain_id, signed.claims_processor) != here:
+            raise ConfigurationError(
+                f"the enrolment was signed for ClaimsProcessor {signed.claims_processor} on chain "
+                f"{signed.chain_id}, not this deployment's ({here[1]} on chain {here[0]})"
+            )
+        self.enrol(
+            insurer,
+            signed.plan_id,
+            signed.patient,
+            signed.start,
+            signed.end,
+            signed.deadline,
+            signed.signature,
+        )
+        return self.enrolment(signed.plan_id, signed.patient)
+
     def enrol(
         self,
         insurer: Sender,
@@ -453,20 +1053,24 @@ class ClaimsClient(ContractClient):
         """Claims of a plan waiting for the insurer (pended or appealed).
 
         Raises:
-            ContractRevert: ``ClaimsUnknownPlan`` for a plan that does not exist.
+            PlanNotFoundError: the plan does not exist (a ``ContractRevert``: ``ClaimsUnknownPlan``).
         """
-        self._call("plan", plan_id)
+        self.plan(plan_id)
         return [
             c for c in self.claims_of_plan(plan_id) if c.status in (ClaimStatus.PENDED, ClaimStatus.APPEALED)
         ]
 
     def report(self, plan_id: int) -> PlanReport:
-        """Totals per status, amounts paid, the pool left and what of it is reserved."""
+        """Totals per status, amounts paid, the pool left and what of it is reserved.
+
+        Raises:
+            PlanNotFoundError: the plan does not exist.
+        """
+        plan = self.plan(plan_id)
         claims = self.claims_of_plan(plan_id)
         by_status: dict[str, int] = {}
         for c in claims:
             by_status[c.status.name.lower()] = by_status.get(c.status.name.lower(), 0) + 1
-        plan = self.plan(plan_id)
         return PlanReport(
             plan=PlanId(plan_id),
             insurer=plan.insurer,
@@ -543,7 +1147,17 @@ class ClaimsClient(ContractClient):
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
 
     def plan(self, plan_id: int) -> PlanView:
-        insurer, pool, terms, reserved = self._call("plan", plan_id)
+        """A plan's insurer, pool, reserved amount and terms.
+
+        Raises:
+            PlanNotFoundError: no plan ``plan_id`` (a ``ContractRevert``: ``ClaimsUnknownPlan``).
+        """
+        try:
+            insurer, pool, terms, reserved = self._call("plan", plan_id)
+        except ContractRevert as exc:
+            if exc.error == "ClaimsUnknownPlan":
+                raise PlanNotFoundError(plan_id) from None
+            raise
         return PlanView(plan_id, str(insurer), int(pool), int(reserved), PlanTerms(*terms))
 
     def enrolment(self, plan_id: int, patient: str) -> EnrolmentView:
@@ -563,7 +1177,7 @@ class ClaimsClient(ContractClient):
         """
         logs = self._events("ClaimSubmitted", claimId=claim_id)
         if not logs:
-            raise ClaimNotFoundError(f"no claim 0x{claim_id.hex()} was submitted")
+            raise ClaimNotFoundError(f"no claim 0x{claim_id.hex()} on this deployment")
         return self._view(ClaimId(claim_id), ClaimRecord.from_event(logs[0]["args"]["record"]))
 
     def claims_of_plan(self, plan_id: int) -> list[ClaimView]:
@@ -598,7 +1212,7 @@ class ClaimsClient(ContractClient):
         """
         logs = self._events("ClaimSubmitted", claimId=claim.id)
         if not logs:
-            raise ClaimNotFoundError(f"no claim 0x{claim.id.hex()} was submitted")
+            raise ClaimNotFoundError(f"no claim 0x{claim.id.hex()} on this deployment")
         tx = self.chain.w3.eth.get_transaction(logs[0]["transactionHash"])
         try:
             function, args = self.contract.decode_function_input(tx["input"])

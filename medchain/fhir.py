@@ -25,7 +25,7 @@ from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.consent import Consent
 from pydantic import ValidationError
 
-from medchain.claims import ClaimEvidence, ClaimTimeline, ClaimView, CoveredService
+from medchain.claims import CODE_SYSTEMS, ClaimEvidence, ClaimTimeline, ClaimView, CoveredService
 from medchain.consent import BreakGlassSession, Grant
 from medchain.ehr import AccessEvent
 from medchain.errors import MedChainError
@@ -61,9 +61,10 @@ DISPENSE_SYSTEM = "urn:medchain:dispense"
 SESSION_SYSTEM = "urn:medchain:break-glass-session"
 DENIAL_REASON_SYSTEM = "urn:medchain:denial-reason"
 
-# Billing and diagnosis code systems (CoveredService.system names one of the first four).
-CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+# Billing, product and diagnosis code systems (CoveredService.system names CPT, HCPCS or the
+# consortium schedule, medchain.claims.CODE_SYSTEMS).
+CPT = CODE_SYSTEMS["cpt"]
+HCPCS = CODE_SYSTEMS["hcpcs"]
 GTIN_SYSTEM = "https://www.gs1.org/gtin"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"

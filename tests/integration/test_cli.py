@@ -146,9 +146,7 @@ def test_insurer_approves_and_denies_claims(
         )
     pending = json.loads(run(insurer, "claim", "pending", str(plan)).output)
     assert [p["status"] for p in pending] == ["pended", "pended"]
-    approved = json.loads(
-        run(insurer, "claim", "approve", "0x" + ids[0].hex(), "--amount", str(800 * USD)).output
-    )
+    approved = json.loads(run(insurer, "claim", "approve", "0x" + ids[0].hex(), "--amount", "800").output)
     assert approved["status"] == "paid"
     denied = run(hospital, "claim", "deny", "0x" + ids[1].hex(), "--reason", "3")
     assert "ClaimsNotPlanInsurer" in str(denied.exception)
