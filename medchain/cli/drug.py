@@ -11,7 +11,8 @@ read by ``drug verify``)
     whole list, so the manufacturer keeps it: ``{"format": "medchain-serials-v1", "batch_id":
     "0x…", "gtin": "09506000134352", "lot": "A1", "serials_root": "0x…", "serials": ["…", …]}``.
     The file is written (as ``….pending.json``) before the commissioning transaction and renamed
-    once it succeeds, so generated serials are never lost.
+    once it succeeds, so generated serials are never lost: a refused commission removes it, one
+    whose fate is unknown (not mined in time, node gone) leaves it and says where.
 
 ``dispenses/0x<dispense id>.json`` (written by ``drug dispense``, readable by its owner only)
     A :class:`medchain.drug.Dispense` as :meth:`~medchain.drug.Dispense.to_json` writes it: the
@@ -20,6 +21,7 @@ read by ``drug verify``)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -67,6 +69,20 @@ class LotParam(click.ParamType[Any]):
         return text
 
 
+class UnitsParam(click.ParamType[Any]):
+    """A number of units: a whole number from 1 (uint64 on chain)."""
+
+    name = "n"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if not text.isdigit() or not 1 <= int(text) <= MAX_UNITS:
+            self.fail(f"{text!r} is not a number of units (a whole number from 1)", param, ctx)
+        return int(text)
+
+
 class DayParam(click.ParamType[Any]):
     """A calendar day written YYYY-MM-DD, as the Unix time of its start (00:00 UTC)."""
 
@@ -85,7 +101,7 @@ class DayParam(click.ParamType[Any]):
 
 LOT = LotParam()
 DAY = DayParam()
-UNITS = click.IntRange(1, MAX_UNITS)
+UNITS = UnitsParam()
 SHIPMENT_ID = Hex32Param("a shipment id")
 
 
@@ -114,7 +130,7 @@ def drug() -> None:
 # ─── Products and batches ───────────────────────────────────────────────────────────────────
 
 
-@drug.command("register-product")
+@drug.command("register-product", short_help="Register a product (GTIN) as the sender's.")
 @click.argument("gtin", type=GTIN)
 @click.pass_obj
 def drug_register_product(obj: Context, gtin: int) -> None:
@@ -122,13 +138,15 @@ def drug_register_product(obj: Context, gtin: int) -> None:
 
     The sender must be an active manufacturer; only it may then commission batches of GTIN.
 
-    Example: medchain --from manufacturer drug register-product 09506000134352
+    \b
+    Example:
+      medchain --from manufacturer drug register-product 09506000134352
     """
-    obj.suite.drugs.register_product(obj.sender(), gtin)
+    obj.suite.drugs.register_product(obj.sender(), _digits(gtin))
     obj.show_one(f"Product {gtin:014d}", {"gtin": f"{gtin:014d}", "manufacturer": obj.sender_address()})
 
 
-@drug.command("commission")
+@drug.command("commission", short_help="Commission a batch; prints its id.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.option(
@@ -184,7 +202,7 @@ def drug_commission(
           --expiry 2027-06-30 --quantity 100 --serial-count 100 --certificate coa.pdf
     """
     from medchain.drug import SerialTree, batch_id_of, generate_serials
-    from medchain.errors import ContractRevert, MedChainError, TransactionFailed
+    from medchain.errors import ContractRevert, MedChainError
     from medchain.types import BatchStatus
 
     if serials_file is not None and serial_count is not None:
@@ -201,7 +219,7 @@ def drug_commission(
     made = manufactured if manufactured is not None else client.now()
     if expiry <= made:
         raise click.UsageError(f"--expiry {_when(expiry)} must be after the manufacture time {_when(made)}")
-    batch_id = batch_id_of(gtin, lot)
+    batch_id = batch_id_of(_digits(gtin), lot)
     if client.batch(batch_id).status != BatchStatus.NONE:
         raise MedChainError(
             f"batch {gtin:014d} / {lot} already exists on this deployment (0x{batch_id.hex()})"
@@ -214,10 +232,13 @@ def drug_commission(
         pending = serial_list_path(obj.home, batch_id, pending=True)
         SerialList(batch_id, gtin, lot, root, serials).save(pending)
         try:
-            client.commission(sender, gtin, lot, made, expiry, quantity, digest, serials)
-        except (ContractRevert, TransactionFailed):
-            pending.unlink(missing_ok=True)  # refused: no batch holds these serials
+            client.commission(sender, _digits(gtin), lot, made, expiry, quantity, digest, serials)
+        except ContractRevert:
+            with contextlib.suppress(OSError):
+                pending.unlink(missing_ok=True)  # refused: no batch holds these serials
             raise
+        except MedChainError as exc:  # not mined in time, node gone: the batch may yet exist
+            raise MedChainError(f"{exc} (the serial list is kept at {pending})") from None
         saved = serial_list_path(obj.home, batch_id)
         try:
             pending.replace(saved)
@@ -227,7 +248,7 @@ def drug_commission(
                 f"({exc.strerror or exc}): move it to {saved}"
             ) from None
     else:
-        client.commission(sender, gtin, lot, made, expiry, quantity, digest)
+        client.commission(sender, _digits(gtin), lot, made, expiry, quantity, digest)
     obj.show_one(
         f"Commissioned {gtin:014d} / {lot}",
         {
@@ -248,7 +269,7 @@ def drug_commission(
 # ─── Custody ────────────────────────────────────────────────────────────────────────────────
 
 
-@drug.command("ship")
+@drug.command("ship", short_help="Ship units to another holder.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.argument("to", type=ACCOUNT)
@@ -259,21 +280,25 @@ def drug_ship(obj: Context, gtin: int, lot: str, to: str, quantity: int) -> None
 
     The units stay pending until TO runs `drug receive` (or the sender `drug cancel`).
 
-    Example: medchain --from manufacturer drug ship 09506000134352 A1 distributor 40
+    \b
+    Example:
+      medchain --from manufacturer drug ship 09506000134352 A1 distributor 40
     """
     client = obj.suite.drugs
     ref = client.ship(obj.sender(), _batch(client, gtin, lot), to, quantity)
     obj.show_one(f"Shipped {gtin:014d} / {lot}", _shipment_fields(ref))
 
 
-@drug.command("receive")
+@drug.command("receive", short_help="Receive the shipments addressed to the sender.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.pass_obj
 def drug_receive(obj: Context, gtin: int, lot: str) -> None:
     """Receive every pending shipment of batch GTIN + LOT addressed to the sender.
 
-    Example: medchain --from distributor drug receive 09506000134352 A1
+    \b
+    Example:
+      medchain --from distributor drug receive 09506000134352 A1
     """
     from medchain.errors import MedChainError
 
@@ -291,7 +316,7 @@ def drug_receive(obj: Context, gtin: int, lot: str) -> None:
     )
 
 
-@drug.command("cancel")
+@drug.command("cancel", short_help="Cancel the sender's pending shipments.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.option(
@@ -308,7 +333,9 @@ def drug_cancel(obj: Context, gtin: int, lot: str, shipment_id: bytes | None, to
 
     Without options every pending shipment the sender sent is cancelled.
 
-    Example: medchain --from manufacturer drug cancel 09506000134352 A1 --to distributor
+    \b
+    Example:
+      medchain --from manufacturer drug cancel 09506000134352 A1 --to distributor
     """
     from medchain.errors import MedChainError
 
@@ -335,7 +362,7 @@ def drug_cancel(obj: Context, gtin: int, lot: str, shipment_id: bytes | None, to
     )
 
 
-@drug.command("dispense")
+@drug.command("dispense", short_help="Dispense units to a patient; saves the salt.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.argument("quantity", type=UNITS)
@@ -349,7 +376,9 @@ def drug_dispense(obj: Context, gtin: int, lot: str, quantity: int, patient: str
     give the salt to the patient, and keep the file, since a drug claim (`medchain claim submit`)
     needs it. Without the salt nobody can link the patient to the product.
 
-    Example: medchain --from pharmacy drug dispense 09506000134352 A1 1 --patient alice
+    \b
+    Example:
+      medchain --from pharmacy drug dispense 09506000134352 A1 1 --patient alice
     """
     from medchain.errors import ConfigurationError
 
@@ -381,7 +410,7 @@ def drug_dispense(obj: Context, gtin: int, lot: str, quantity: int, patient: str
     )
 
 
-@drug.command("destroy")
+@drug.command("destroy", short_help="Destroy units the sender holds.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.argument("quantity", type=UNITS)
@@ -389,7 +418,9 @@ def drug_dispense(obj: Context, gtin: int, lot: str, quantity: int, patient: str
 def drug_destroy(obj: Context, gtin: int, lot: str, quantity: int) -> None:
     """Destroy QUANTITY units of batch GTIN + LOT that the sender holds (expired, recalled, damaged).
 
-    Example: medchain --from distributor drug destroy 09506000134352 A1 5
+    \b
+    Example:
+      medchain --from distributor drug destroy 09506000134352 A1 5
     """
     client = obj.suite.drugs
     batch_id = _batch(client, gtin, lot)
@@ -400,7 +431,7 @@ def drug_destroy(obj: Context, gtin: int, lot: str, quantity: int) -> None:
 # ─── Authority: quarantine, release, recall ─────────────────────────────────────────────────
 
 
-@drug.command("quarantine")
+@drug.command("quarantine", short_help="Put a batch on hold.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.option("--reason", type=REASON, required=True, help="Reason code (0-65535).")
@@ -411,7 +442,9 @@ def drug_quarantine(obj: Context, gtin: int, lot: str, reason: int) -> None:
     The sender is the batch's manufacturer or a regulator; a regulator's quarantine (or one it
     takes over from the manufacturer) is lifted only by a regulator.
 
-    Example: medchain --from regulator drug quarantine 09506000134352 A1 --reason 7
+    \b
+    Example:
+      medchain --from regulator drug quarantine 09506000134352 A1 --reason 7
     """
     client = obj.suite.drugs
     batch_id = _batch(client, gtin, lot)
@@ -419,14 +452,16 @@ def drug_quarantine(obj: Context, gtin: int, lot: str, reason: int) -> None:
     _show_batch(obj, client, batch_id, f"Quarantined {gtin:014d} / {lot}")
 
 
-@drug.command("release")
+@drug.command("release", short_help="Lift a batch's quarantine.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.pass_obj
 def drug_release(obj: Context, gtin: int, lot: str) -> None:
     """Lift the quarantine of batch GTIN + LOT (its manufacturer, unless a regulator imposed it).
 
-    Example: medchain --from regulator drug release 09506000134352 A1
+    \b
+    Example:
+      medchain --from regulator drug release 09506000134352 A1
     """
     client = obj.suite.drugs
     batch_id = _batch(client, gtin, lot)
@@ -434,7 +469,7 @@ def drug_release(obj: Context, gtin: int, lot: str) -> None:
     _show_batch(obj, client, batch_id, f"Released {gtin:014d} / {lot}")
 
 
-@drug.command("recall")
+@drug.command("recall", short_help="Recall a batch; prints who held what.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.option("--reason", type=REASON, required=True, help="Reason code (0-65535).")
@@ -444,7 +479,9 @@ def drug_recall(obj: Context, gtin: int, lot: str, reason: int) -> None:
 
     The batch is quarantined first, so that no receive can slip in while the holders are listed.
 
-    Example: medchain --from manufacturer drug recall 09506000134352 A1 --reason 5
+    \b
+    Example:
+      medchain --from manufacturer drug recall 09506000134352 A1 --reason 5
     """
     client = obj.suite.drugs
     holders = client.recall(obj.sender(), _batch(client, gtin, lot), reason)
@@ -454,7 +491,7 @@ def drug_recall(obj: Context, gtin: int, lot: str, reason: int) -> None:
 # ─── Checks and history ─────────────────────────────────────────────────────────────────────
 
 
-@drug.command("verify")
+@drug.command("verify", short_help="Check a scanned pack: genuine, status, expiry.")
 @click.argument("scan")
 @click.option(
     "--serials",
@@ -547,14 +584,14 @@ EVENT_COLUMNS: list[Column[BatchEvent]] = [
 ]
 
 
-@drug.command("trace")
+@drug.command("trace", short_help="A batch's history, or one holder's part.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.option(
-    "--forward", "forward", type=ACCOUNT, default=None, help="Only where HOLDER's units went on to."
+    "--forward", type=ACCOUNT, default=None, metavar="HOLDER", help="Only where HOLDER's units went on to."
 )
 @click.option(
-    "--backward", "backward", type=ACCOUNT, default=None, help="Only where HOLDER's units came from."
+    "--backward", type=ACCOUNT, default=None, metavar="HOLDER", help="Only where HOLDER's units came from."
 )
 @click.option("--epcis", is_flag=True, help="Print the history as GS1 EPCIS 2.0 JSON (as `drug epcis`).")
 @click.pass_obj
@@ -583,7 +620,7 @@ def drug_trace(
     if epcis:
         from medchain.epcis import epcis_document
 
-        click.echo(json.dumps(epcis_document(client, batch_id, gtin, lot), indent=2))
+        click.echo(json.dumps(epcis_document(client, batch_id, _digits(gtin), lot), indent=2))
         return
     status = client.status(batch_id).name.lower()
     title = f"Batch {gtin:014d} / {lot}: {status}"
@@ -598,7 +635,7 @@ def drug_trace(
     obj.show(title, events, EVENT_COLUMNS)
 
 
-@drug.command("epcis")
+@drug.command("epcis", short_help="Export a batch's history as GS1 EPCIS 2.0.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.option(
@@ -612,12 +649,14 @@ def drug_trace(
 def drug_epcis(obj: Context, gtin: int, lot: str, output: Path | None) -> None:
     """Export the history of batch GTIN + LOT as a GS1 EPCIS 2.0 document (JSON-LD), validated.
 
-    Example: medchain drug epcis 09506000134352 A1 -o A1.epcis.json
+    \b
+    Example:
+      medchain drug epcis 09506000134352 A1 -o A1.epcis.json
     """
     from medchain.epcis import epcis_document
 
     client = obj.suite.drugs
-    document = epcis_document(client, _batch(client, gtin, lot), gtin, lot)
+    document = epcis_document(client, _batch(client, gtin, lot), _digits(gtin), lot)
     text = json.dumps(document, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
@@ -724,13 +763,14 @@ def write_private(path: Path, text: str) -> None:
 
     tmp = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -739,7 +779,13 @@ def write_private(path: Path, text: str) -> None:
 
 def _batch(client: DrugClient, gtin: int, lot: str) -> BatchId:
     """The id of a batch commissioned on this deployment; one clear line if there is none."""
-    return client.existing_batch(gtin, lot)
+    return client.existing_batch(_digits(gtin), lot)
+
+
+def _digits(gtin: int) -> str:
+    """A GTIN as the SDK takes it: its 14 digits. (``parse_gtin`` reads an int through ``str``, which
+    drops the leading zeros a GTIN-14 of fewer than 12 significant digits needs.)"""
+    return f"{gtin:014d}"
 
 
 def _show_batch(obj: Context, client: DrugClient, batch_id: bytes, title: str) -> None:
