@@ -42,10 +42,6 @@ class GS1Error(MedChainError, ValueError):
     """A GTIN or GS1 element string is malformed (bad check digit, missing element...)."""
 
 
-class UnknownBatchError(MedChainError):
-    """No batch with this GTIN and lot was commissioned on this deployment."""
-
-
 def parse_gtin(text: str | int) -> int:
     """A GTIN (8 to 14 digits) checked by biip, as the integer the contract stores."""
     try:
@@ -321,6 +317,10 @@ class Dispense:
         )
         if expected != self.dispense_id:
             raise ConfigurationError("dispense record: dispense_id does not follow from its fields")
+
+
+class UnknownBatchError(MedChainError):
+    """No batch with this GTIN and lot was commissioned on this deployment."""
 
 
 @dataclass(frozen=True)
