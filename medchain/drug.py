@@ -4,6 +4,8 @@ The GS1 EPCIS export of a batch's history is in :mod:`medchain.epcis`."""
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +20,7 @@ from web3.contract import Contract
 
 from medchain.artifacts import abi_type
 from medchain.chain import Chain, ContractClient, Sender
-from medchain.errors import ChainError, ContractRevert, MedChainError
+from medchain.errors import ChainError, ConfigurationError, ContractRevert, MedChainError
 from medchain.merkle import MerkleTree
 from medchain.types import (
     ZERO32,
@@ -108,9 +110,15 @@ class Pack:
 
     @classmethod
     def parse(cls, element_string: str) -> Pack:
-        """Parses a GS1 element string (FNC1 as ASCII 29, or with parentheses) with biip."""
+        """Parses a GS1 element string with biip, as a scanner sends it or as printed.
+
+        Accepted: FNC1 separators as ASCII 29 (GS), the human-readable form with the AIs in
+        parentheses (``(01)09506000134352(17)270630(10)A1(21)SN1``), and either with a leading
+        symbology identifier (``]d2`` DataMatrix, ``]C1`` GS1-128, ``]Q3`` QR, ``]e0`` DataBar).
+        """
+        text = SYMBOLOGY_IDENTIFIER.sub("", element_string.strip(), count=1)
         try:
-            message = GS1Message.parse(element_string)
+            message = GS1Message.parse_hri(text) if text.startswith("(") else GS1Message.parse(text)
         except ParseError as exc:
             raise GS1Error(f"malformed GS1 element string: {exc}") from None
         found = {es.ai.ai: es for es in message.element_strings}
@@ -121,6 +129,35 @@ class Pack:
             )
         expiry = found["17"].date.isoformat() if "17" in found and found["17"].date else None
         return cls(parse_gtin(found["01"].value), found["10"].value, found["21"].value, expiry)
+
+
+SYMBOLOGY_IDENTIFIER = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
+"""The ISO/IEC 15424 prefix some scanners put before the data (``]d2`` for a GS1 DataMatrix)."""
+
+SERIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+"""Characters of generated serial numbers: GS1 AI 21 safe, without the look-alikes 0/O and 1/I."""
+
+
+def generate_serials(count: int, length: int = 12) -> list[str]:
+    """``count`` distinct random serial numbers (``secrets``) for a batch's packs (GS1 AI 21)."""
+    serials: dict[str, None] = {}
+    while len(serials) < count:
+        serials["".join(secrets.choice(SERIAL_ALPHABET) for _ in range(length))] = None
+    return list(serials)
+
+
+def batch_id_of(gtin: str | int, lot: str) -> BatchId:
+    """keccak256(abi.encode(gtin, lot)): a batch's id, as the contract's ``batchIdOf`` computes it."""
+    return BatchId(bytes(Web3.keccak(abi_encode(["uint64", "bytes20"], [parse_gtin(gtin), lot_bytes(lot)]))))
+
+
+def dispense_id_of(
+    batch_id: bytes, dispenser: str, patient_ref: bytes, quantity: int, nonce: int, timestamp: int
+) -> DispenseId:
+    """A dispense's id, as DrugProvenance computes it (ClaimsProcessor checks drug claims against it)."""
+    fields = [batch_id, Web3.to_checksum_address(dispenser), patient_ref, quantity, nonce, timestamp]
+    types = ["bytes32", "address", "bytes32", "uint64", "uint64", "uint256"]
+    return DispenseId(bytes(Web3.keccak(abi_encode(types, fields))))
 
 
 def new_patient_salt() -> bytes:
@@ -209,23 +246,126 @@ class BatchInfo:
     serials_root: bytes
 
 
+DISPENSE_FORMAT = "medchain-dispense-v1"
+"""The ``format`` tag of a saved dispense (:meth:`Dispense.to_json`)."""
+
+
 @dataclass(frozen=True)
 class Dispense:
     """A dispense as the chain recorded it, with the salt behind its patient reference.
 
     The pharmacy keeps ``patient_salt`` with its dispensing record and gives it to the patient:
     with it, the patient (or a drug claim, through ClaimsProcessor's ``DrugDispense``) can show the
-    dispense was theirs; without it, nobody can link the patient to the product.
+    dispense was theirs; without it, nobody can link the patient to the product. ``gtin``, ``lot``
+    and ``patient`` are not on chain: they are kept so that the record alone is enough to bill it
+    (a drug claim's ``DispenseRef`` is the lot, salt, quantity, nonce and timestamp).
     """
 
-    dispense_id: bytes
-    batch_id: bytes
+    dispense_id: DispenseId
+    batch_id: BatchId
+    gtin: int
+    lot: str
     dispenser: str
+    patient: str
     patient_ref: bytes
     patient_salt: bytes
     quantity: int
     nonce: int  # the dispenser's available units before dispensing (part of the dispense id)
     timestamp: int
+
+    def to_json(self) -> str:
+        """The dispense as a JSON object: hex strings for bytes, the GTIN as its 14 digits.
+
+        ``{"format": "medchain-dispense-v1", "dispense_id": "0x…", "batch_id": "0x…",
+        "gtin": "09506000134352", "lot": "A1", "dispenser": "0x…", "patient": "0x…",
+        "patient_ref": "0x…", "patient_salt": "0x…", "quantity": 1, "nonce": 30,
+        "timestamp": 1767225600}``
+        """
+        data = {
+            "format": DISPENSE_FORMAT,
+            "dispense_id": "0x" + self.dispense_id.hex(),
+            "batch_id": "0x" + self.batch_id.hex(),
+            "gtin": f"{self.gtin:014d}",
+            "lot": self.lot,
+            "dispenser": self.dispenser,
+            "patient": self.patient,
+            "patient_ref": "0x" + self.patient_ref.hex(),
+            "patient_salt": "0x" + self.patient_salt.hex(),
+            "quantity": self.quantity,
+            "nonce": self.nonce,
+            "timestamp": self.timestamp,
+        }
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "dispense record") -> Dispense:
+        """Reads :meth:`to_json`'s output back, checking that its ids follow from its fields.
+
+        Raises:
+            ConfigurationError: not JSON, not a dispense record, a field missing or malformed, or
+                ids that do not match the rest (an edited or damaged record).
+        """
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"{source} is not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != DISPENSE_FORMAT:
+            raise ConfigurationError(f"{source} is not a dispense record (no format {DISPENSE_FORMAT!r})")
+        try:
+            batch_id = _hex32(data["batch_id"], "batch_id")
+            gtin = parse_gtin(str(data["gtin"]))
+            lot = str(data["lot"])
+            dispenser = _address(data["dispenser"], "dispenser")
+            patient = _address(data["patient"], "patient")
+            salt = _hex32(data["patient_salt"], "patient_salt")
+            dispense = cls(
+                dispense_id=DispenseId(_hex32(data["dispense_id"], "dispense_id")),
+                batch_id=BatchId(batch_id),
+                gtin=gtin,
+                lot=lot,
+                dispenser=dispenser,
+                patient=patient,
+                patient_ref=_hex32(data["patient_ref"], "patient_ref"),
+                patient_salt=salt,
+                quantity=_count(data["quantity"], "quantity"),
+                nonce=_count(data["nonce"], "nonce"),
+                timestamp=_count(data["timestamp"], "timestamp"),
+            )
+        except KeyError as exc:
+            raise ConfigurationError(f"{source} lacks the field {exc.args[0]!r}") from None
+        except (GS1Error, ValueError) as exc:
+            raise ConfigurationError(f"{source}: {exc}") from None
+        dispense.check()
+        return dispense
+
+    def check(self) -> None:
+        """Raises ConfigurationError unless the batch id, patient reference and dispense id follow
+        from the other fields (as the contract computed them)."""
+        if batch_id_of(self.gtin, self.lot) != self.batch_id:
+            raise ConfigurationError(
+                f"dispense record: batch_id is not that of GTIN {self.gtin:014d} lot {self.lot}"
+            )
+        if patient_ref(self.patient, self.patient_salt) != self.patient_ref:
+            raise ConfigurationError(
+                "dispense record: patient_ref does not follow from patient and patient_salt"
+            )
+        expected = dispense_id_of(
+            self.batch_id, self.dispenser, self.patient_ref, self.quantity, self.nonce, self.timestamp
+        )
+        if expected != self.dispense_id:
+            raise ConfigurationError("dispense record: dispense_id does not follow from its fields")
+
+
+class UnknownBatchError(MedChainError):
+    """No batch with this GTIN and lot was commissioned on this deployment."""
+
+
+@dataclass(frozen=True)
+class BatchLabel:
+    """What a batch's packs print: its GTIN and lot (read from its commissioning event)."""
+
+    gtin: int
+    lot: str
 
 
 @dataclass(frozen=True)
@@ -279,6 +419,30 @@ class DrugClient(ContractClient):
     def batch_id(self, gtin: str | int, lot: str) -> bytes:
         return bytes(self._call("batchIdOf", parse_gtin(gtin), lot_bytes(lot)))
 
+    def existing_batch(self, gtin: str | int, lot: str) -> BatchId:
+        """The id of batch ``gtin`` + ``lot``, which must have been commissioned.
+
+        Raises:
+            GS1Error: the GTIN or lot is malformed.
+            UnknownBatchError: no such batch on this deployment.
+        """
+        batch_id = batch_id_of(gtin, lot)
+        if self.batch(batch_id).status == BatchStatus.NONE:
+            raise UnknownBatchError(f"no batch {parse_gtin(gtin):014d} / {lot} on this deployment")
+        return batch_id
+
+    def label(self, batch_id: bytes) -> BatchLabel:
+        """A batch's GTIN and lot, from its commissioning event.
+
+        Raises:
+            UnknownBatchError: no batch with this id was commissioned on this deployment.
+        """
+        found = self._events("BatchCommissioned", batchId=batch_id)
+        if not found:
+            raise UnknownBatchError(f"no batch 0x{batch_id.hex()} on this deployment")
+        args = found[0]["args"]
+        return BatchLabel(int(args["gtin"]), lot_text(bytes(args["lot"])))
+
     def ship(self, sender: Sender, batch_id: bytes, to: str, quantity: int) -> ShipmentRef:
         """Ships units; returns the shipment reference the addressee needs to receive it."""
         receipt = self._send(sender, "ship", batch_id, Web3.to_checksum_address(to), quantity)
@@ -315,8 +479,10 @@ class DrugClient(ContractClient):
                 batch in the same block hide its nonce (the dispense id in the message still holds).
         """
         salt = new_patient_salt()
+        patient = Web3.to_checksum_address(patient)
         commitment = patient_ref(patient, salt)
         who = _address_of(dispenser)
+        label = self.label(batch_id)
         before = self.holding(batch_id, who)[0]
         receipt = self._send(dispenser, "dispense", batch_id, quantity, commitment)
         dispense_id = DispenseId(bytes(self._emitted_field(receipt, "Dispensed", "dispenseId")))
@@ -324,10 +490,20 @@ class DrugClient(ContractClient):
         timestamp = self.chain.block_times([block])[block]
         after = self._call("holding", batch_id, who, block=block)[0]
         for nonce in dict.fromkeys((before, int(after) + quantity)):
-            fields = [batch_id, who, commitment, quantity, nonce, timestamp]
-            types = ["bytes32", "address", "bytes32", "uint64", "uint64", "uint256"]
-            if bytes(Web3.keccak(abi_encode(types, fields))) == dispense_id:
-                return Dispense(dispense_id, batch_id, who, commitment, salt, quantity, nonce, timestamp)
+            if dispense_id_of(batch_id, who, commitment, quantity, nonce, timestamp) == dispense_id:
+                return Dispense(
+                    dispense_id=dispense_id,
+                    batch_id=BatchId(bytes(batch_id)),
+                    gtin=label.gtin,
+                    lot=label.lot,
+                    dispenser=who,
+                    patient=patient,
+                    patient_ref=commitment,
+                    patient_salt=salt,
+                    quantity=quantity,
+                    nonce=nonce,
+                    timestamp=timestamp,
+                )
         raise ChainError(
             f"dispensed (id 0x{dispense_id.hex()}, salt 0x{salt.hex()}) but its nonce is unknown: other "
             f"transactions of {who} changed its holding in block {block}"
@@ -395,10 +571,16 @@ class DrugClient(ContractClient):
 
     # ─── Reads ──────────────────────────────────────────────────────────────────────────────
 
-    def pending_shipments(self, batch_id: bytes, to: str | None = None) -> list[ShipmentRef]:
-        """Shipments of a batch still waiting to be received (optionally only those addressed to ``to``)."""
+    def pending_shipments(
+        self, batch_id: bytes, to: str | None = None, sender: str | None = None
+    ) -> list[ShipmentRef]:
+        """Shipments of a batch still waiting to be received, optionally only those addressed to
+        ``to`` and only those ``sender`` sent."""
+        filters: dict[str, Any] = {"batchId": batch_id}
+        if sender is not None:
+            filters["from"] = Web3.to_checksum_address(sender)
         pending = []
-        for log in self._events("Shipped", batchId=batch_id):
+        for log in self._events("Shipped", **filters):
             ref = ShipmentRef.from_event(log["args"]["ref"])
             if to is not None and ref.to != Web3.to_checksum_address(to):
                 continue
@@ -591,3 +773,26 @@ def _log_decoder(abi: dict[str, Any]) -> Any:
 
 def _address_of(sender: Sender) -> str:
     return Web3.to_checksum_address(sender if isinstance(sender, str) else sender.address)
+
+
+def _hex32(value: Any, field: str) -> bytes:
+    text = str(value)
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(f"{field} {text!r} is not 32 bytes of hex")
+    return raw
+
+
+def _address(value: Any, field: str) -> str:
+    if not Web3.is_address(str(value)):
+        raise ValueError(f"{field} {value!r} is not an Ethereum address")
+    return str(Web3.to_checksum_address(str(value)))
+
+
+def _count(value: Any, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{field} {value!r} is not a non-negative integer")
+    return value

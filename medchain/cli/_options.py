@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -180,7 +181,8 @@ def write_atomically(path: Path, text: str) -> None:
         tmp.write_text(text)
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. ENOTDIR: the folder is a file, nothing was written
+            tmp.unlink(missing_ok=True)
         raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
