@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from web3 import Web3
 
 from medchain.claims import (
     ClaimView,
@@ -40,7 +39,7 @@ from medchain.cli._options import ACCOUNT, AMOUNT, CLAIM_ID, REASON, RECORD_ID, 
 from medchain.cli._render import Column
 from medchain.errors import ChainError, ConfigurationError, ContractRevert, MedChainError
 from medchain.manifest import Deployment, default_manifest_path
-from medchain.types import ClaimStatus, fixed_ascii
+from medchain.types import ClaimStatus
 
 PLAN_ID = click.IntRange(1, 2**32 - 1)
 """A plan number (ClaimsProcessor numbers plans from 1; claim records hold it as uint32)."""
@@ -168,9 +167,6 @@ class BilledDispense:
     ref: DispenseRef
 
 
-DISPENSE_FORMAT = "medchain-dispense-v1"
-
-
 def read_dispense(obj: Context, given: Path) -> BilledDispense:
     """Reads a dispense record saved by ``medchain drug dispense`` (format ``medchain-dispense-v1``:
     dispense_id, batch_id, gtin, lot, dispenser, patient, patient_ref, patient_salt, quantity,
@@ -178,37 +174,17 @@ def read_dispense(obj: Context, given: Path) -> BilledDispense:
 
     ``given`` is a path, or a file name under ``$MEDCHAIN_HOME/dispenses`` (``.json`` optional).
     """
-    # TODO(lead): once medchain.drug's Dispense.to_json/from_json (drug helper) is merged, read the
-    # record with Dispense.from_json and build the DispenseRef from it; this reader follows its format.
+    from medchain.drug import Dispense, lot_bytes
+
     candidates = [given, obj.home / "dispenses" / given, obj.home / "dispenses" / f"{given}.json"]
     path = next((p for p in candidates if p.is_file()), given)
-    text = read_text(path, "dispense record")
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ConfigurationError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != DISPENSE_FORMAT:
-        raise ConfigurationError(f"{path} is not a dispense record (format {DISPENSE_FORMAT!r})")
-    try:
-        gtin = int(str(data["gtin"]))
-        dispenser = Web3.to_checksum_address(data["dispenser"])
-        patient = Web3.to_checksum_address(data["patient"])
-        ref = DispenseRef(
-            fixed_ascii(str(data["lot"]), 20, "lot"),
-            bytes.fromhex(str(data["patient_salt"]).removeprefix("0x")),
-            int(data["quantity"]),
-            int(data["nonce"]),
-            int(data["timestamp"]),
-        )
-        dispense_id = bytes.fromhex(str(data["dispense_id"]).removeprefix("0x"))
-        computed = ref.dispense_id(gtin, dispenser, patient)
-    except KeyError as exc:
-        raise ConfigurationError(f"{path} lacks the field {exc.args[0]!r}") from None
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(f"{path} has a malformed field ({exc})") from None
-    if computed != dispense_id:
+    record = Dispense.from_json(read_text(path, "dispense record"), source=str(path))
+    ref = DispenseRef(
+        lot_bytes(record.lot), record.patient_salt, record.quantity, record.nonce, record.timestamp
+    )
+    if ref.dispense_id(record.gtin, record.dispenser, record.patient) != record.dispense_id:
         raise ConfigurationError(f"{path}: dispense_id does not follow from its fields (a damaged record)")
-    return BilledDispense(dispense_id, gtin, dispenser, patient, ref)
+    return BilledDispense(record.dispense_id, record.gtin, record.dispenser, record.patient, ref)
 
 
 # ─── Time options ───────────────────────────────────────────────────────────────────────────────
