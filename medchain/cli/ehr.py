@@ -212,7 +212,9 @@ def ehr_anchor(
     store_path: Path | None,
     vault_path: Path | None,
 ) -> None:
-    """Anchor FILE, a FHIR R4 resource (JSON), as a record of PATIENT held by the sender.
+    """Encrypt, store and anchor one FHIR resource.
+
+    FILE is a FHIR R4 resource (JSON); it becomes a record of --patient held by the sender.
 
     The sender is the custodian (a hospital or laboratory the patient gave append consent for
     treatment); its own key must be local (--from a keystore account) because the record key is
@@ -250,8 +252,10 @@ def ehr_batch(
     store_path: Path | None,
     vault_path: Path | None,
 ) -> None:
-    """Anchor every *.json file in DIRECTORY (each a FHIR R4 resource) under one Merkle root: one
-    transaction for the lot, as a laboratory's night run.
+    """Anchor a folder of FHIR resources under one Merkle root.
+
+    Every *.json file in DIRECTORY is a FHIR R4 resource; one transaction anchors them all, as a
+    laboratory's night run.
 
     Each file needs its patient: --patient for all of them, or a file DIRECTORY/patients.json
     mapping each file name to an address or account name, e.g. {"glucose-1.json": "alice"}.
@@ -327,8 +331,10 @@ def ehr_read(
     output: Path | None,
     store_path: Path | None,
 ) -> None:
-    """Read RECORD_ID: an audited, consent-checked access on chain, then the custodian's gateway;
-    the record is decrypted and checked against its anchored fingerprint.
+    """Read a record: audited access, gateway, decrypt, verify.
+
+    RECORD_ID is accessed on chain (consent-checked, leaves an audit event), fetched from the
+    custodian's gateway, decrypted and checked against its anchored fingerprint.
 
     The sender's key signs the gateway's challenge and decrypts (--from a keystore account, or
     $MEDCHAIN_PRIVATE_KEY). The patient and the custodian need no access call.
@@ -365,7 +371,9 @@ def ehr_read(
 @click.argument("patient_account", metavar="[PATIENT]", type=ACCOUNT, required=False)
 @click.pass_obj
 def ehr_records(obj: Context, patient_account: str | None) -> None:
-    """List the records anchored for PATIENT (default: the sender), every version, with its status.
+    """List a patient's records and their status.
+
+    Every version anchored for PATIENT (default: the sender).
 
     Records anchored in a batch are not listed (the chain holds only the batch's root); their
     custodian's vault knows them.
@@ -380,8 +388,11 @@ def ehr_records(obj: Context, patient_account: str | None) -> None:
 @click.argument("record_id", type=RECORD_ID)
 @click.pass_obj
 def ehr_history(obj: Context, record_id: bytes) -> None:
-    """The life of RECORD_ID in chain order: each version anchored or amended, a retraction, and
-    every audited access (who read it, when, for what purpose, break-glass or not)."""
+    """A record's versions, retraction and accesses, in order.
+
+    For RECORD_ID and all its versions: each anchored or amended, a retraction, and every
+    audited access (who read it, when, for what purpose, break-glass or not).
+    """
     events = obj.ehr(None).history(record_id)
     obj.show(f"History of record 0x{record_id.hex()}", events, EVENT_COLUMNS)
 
@@ -401,8 +412,10 @@ def ehr_amend(
     store_path: Path | None,
     vault_path: Path | None,
 ) -> None:
-    """Anchor FILE (a FHIR R4 resource) as the new version of RECORD_ID, which the sender holds;
-    the old version stays on chain, marked superseded.
+    """Anchor a new version of a record the sender holds.
+
+    FILE (a FHIR R4 resource) becomes the new version of RECORD_ID; the old version stays on
+    chain, marked superseded.
 
     \b
     Example:
@@ -437,8 +450,10 @@ def ehr_amend(
 @vault_option
 @click.pass_obj
 def ehr_entered_in_error(obj: Context, record_id: bytes, reason: int, vault_path: Path | None) -> None:
-    """Mark RECORD_ID entered in error (the sender is its custodian): it can no longer be read or
-    amended. A record of a batch is proven by the custodian's vault (--vault).
+    """Retract a record the sender holds (entered in error).
+
+    RECORD_ID can no longer be read or amended. A record of a batch is proven by the custodian's
+    vault (--vault).
 
     \b
     Example:
@@ -471,7 +486,11 @@ def ehr_entered_in_error(obj: Context, record_id: bytes, reason: int, vault_path
 
 @ehr.group("break-glass")
 def break_glass() -> None:
-    """Emergency access without consent: time-boxed, justified, and reviewed afterwards."""
+    """Emergency access without consent: open, review, list.
+
+    A session is time-boxed, justified, and reviewed afterwards by the patient, a guardian or a
+    regulator.
+    """
 
 
 @break_glass.command("open")
@@ -484,9 +503,11 @@ def break_glass() -> None:
 )
 @click.pass_obj
 def break_glass_open(obj: Context, patient_account: str, justification: str) -> None:
-    """Open an emergency read session for PATIENT (the sender is a hospital or clinic): reads for
-    ETREAT are allowed until it expires, each audited as break-glass, and the session awaits review
-    by the patient, a guardian or a regulator.
+    """Open an emergency read session for a patient.
+
+    The sender is a hospital or clinic. Reads of PATIENT's records for ETREAT are allowed until the
+    session expires, each audited as break-glass; the session awaits review by the patient, a
+    guardian or a regulator.
 
     \b
     Example:
@@ -539,8 +560,10 @@ def break_glass_open(obj: Context, patient_account: str, justification: str) -> 
 @click.argument("verdict", type=click.Choice(["accept", "dispute"]))
 @click.pass_obj
 def break_glass_review(obj: Context, session_id: int, verdict: str) -> None:
-    """Accept or dispute break-glass SESSION_ID (the sender is the patient, a guardian or a
-    regulator). A dispute ends the session at once and counts against the institution.
+    """Accept or dispute an emergency session.
+
+    The sender is the patient, a guardian or a regulator. A dispute ends SESSION_ID at once and
+    counts against the institution.
 
     \b
     Example:
@@ -567,7 +590,10 @@ def break_glass_review(obj: Context, session_id: int, verdict: str) -> None:
 @click.argument("patient_account", metavar="[PATIENT]", type=ACCOUNT, required=False)
 @click.pass_obj
 def break_glass_list(obj: Context, patient_account: str | None) -> None:
-    """The emergency sessions opened for PATIENT (default: the sender) and their review state."""
+    """List the emergency sessions opened for a patient.
+
+    For PATIENT (default: the sender), with their review state.
+    """
     subject = patient_account or obj.sender_address()
     obj.show(f"Break-glass sessions for {subject}", obj.suite.consent.sessions_of(subject), SESSION_COLUMNS)
 

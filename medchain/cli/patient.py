@@ -214,8 +214,10 @@ def patient_grant(
     days: int | None,
     patient_account: str | None,
 ) -> None:
-    """Let GRANTEE (an address or account name) use the patient's data; the sender is the patient
-    or one of its guardians, and pays the gas.
+    """Grant GRANTEE access to a patient's data (a transaction).
+
+    GRANTEE is an address or an account name. The sender is the patient, or one of its
+    guardians with --patient; it pays the gas.
 
     \b
     Examples:
@@ -281,8 +283,11 @@ def patient_sign_grant(
     chain_id: int | None,
     consent_manager: str | None,
 ) -> None:
-    """Sign a grant for GRANTEE offline (EIP-712) and write it to a file; no transaction, no gas,
-    no node needed. Anyone may then send it with `medchain patient submit-grant FILE`.
+    """Sign a grant offline into a file that anyone may submit.
+
+    The grant to GRANTEE is signed as EIP-712 typed data and written with its terms to -o FILE:
+    no transaction, no gas, no node needed. Anyone (often the grantee) then sends it with
+    `medchain patient submit-grant FILE`.
 
     The sender's key signs (a keystore account: --from NAME). The grant is bound to one chain and
     ConsentManager, taken from the deployment manifest (--manifest, or the one under
@@ -323,8 +328,10 @@ def patient_sign_grant(
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def patient_submit_grant(obj: Context, file: Path) -> None:
-    """Send a grant signed with `patient sign-grant` (FILE); the sender (any account, often the
-    grantee hospital) pays the gas.
+    """Send a signed grant FILE; the sender pays the gas.
+
+    FILE comes from `medchain patient sign-grant`; the sender may be any account (often the
+    grantee hospital).
 
     The file is checked first: signed for this chain and ConsentManager, by the key it names,
     not expired, and carrying the patient's current nonce.
@@ -345,7 +352,10 @@ def patient_submit_grant(obj: Context, file: Path) -> None:
 @click.argument("grant_id", type=GRANT_ID)
 @click.pass_obj
 def patient_revoke(obj: Context, grant_id: bytes) -> None:
-    """Revoke GRANT_ID (see `medchain patient grants`); the sender is the patient or a guardian."""
+    """Revoke a consent (as the patient or a guardian).
+
+    GRANT_ID is listed by `medchain patient grants`.
+    """
     consent = obj.suite.consent
     if consent.status(grant_id) == GrantStatus.NONE:
         raise MedChainError(f"no grant 0x{grant_id.hex()} on this deployment")
@@ -357,23 +367,31 @@ def patient_revoke(obj: Context, grant_id: bytes) -> None:
 @click.argument("patient_account", metavar="[PATIENT]", type=ACCOUNT, required=False)
 @click.pass_obj
 def patient_grants(obj: Context, patient_account: str | None) -> None:
-    """List the consents PATIENT (an address or account name; default: the sender) has given,
-    with their current status (active, revoked, expired, pending, lapsed)."""
+    """List the consents a patient gave, with their status.
+
+    PATIENT is an address or account name (default: the sender). The status is active, revoked,
+    expired, pending (not yet valid) or lapsed (the guardian who gave it left office).
+    """
     subject = patient_account or obj.sender_address()
     obj.show(f"Consents of {subject}", obj.suite.consent.grants_of(subject), GRANT_COLUMNS)
 
 
 @patient.group("guardian")
 def patient_guardian() -> None:
-    """Appoint or remove a guardian who may grant and revoke consent for the sender."""
+    """Appoint or remove the sender's guardians.
+
+    A guardian may grant and revoke consent for the patient (a minor's parent, a carer).
+    """
 
 
 @patient_guardian.command("add")
 @click.argument("guardian", type=ACCOUNT)
 @click.pass_obj
 def patient_guardian_add(obj: Context, guardian: str) -> None:
-    """Appoint GUARDIAN for the sender (the patient). Appointing a former guardian again voids the
-    requests the patient signed before."""
+    """Appoint GUARDIAN for the sender (the patient).
+
+    Appointing a former guardian again voids the requests the patient signed before.
+    """
     consent = obj.suite.consent
     consent.add_guardian(obj.sender(), guardian)
     subject = obj.sender_address()
@@ -402,8 +420,10 @@ def patient_guardian_remove(obj: Context, guardian: str) -> None:
 @click.option("--fhir", is_flag=True, help="Print the trail as FHIR R4 AuditEvents (JSON).")
 @click.pass_obj
 def patient_history(obj: Context, patient_account: str | None, fhir: bool) -> None:
-    """Who read PATIENT's records (default: the sender's), when, for what purpose, under which
-    consent or break-glass session: the on-chain audit trail.
+    """Who read a patient's records, when and why (audit trail).
+
+    For PATIENT (default: the sender): every audited access on chain, with the reader, the
+    purpose, and the consent or break-glass session that allowed it.
 
     Emergency sessions opened for the patient are listed by `medchain ehr break-glass list`.
     """
@@ -423,8 +443,11 @@ def patient_history(obj: Context, patient_account: str | None, fhir: bool) -> No
 @patient.command("public-key")
 @click.pass_obj
 def patient_public_key(obj: Context) -> None:
-    """Print the sender's public key: give it to a hospital (`medchain ehr anchor --patient-key`)
-    so that the records it anchors can be opened with your own key too."""
+    """Print the sender's public key, to give to hospitals.
+
+    With it (`medchain ehr anchor --patient-key`) the records a hospital anchors open with your
+    own key too.
+    """
     from medchain.crypto import ReaderKey
 
     key = ReaderKey.from_private_key(bytes(obj.local_key("showing the public key").key))
