@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -498,8 +499,9 @@ def break_glass() -> None:
 @click.option(
     "--justification",
     required=True,
-    help="Why (e.g. 'unconscious in the emergency room, no consent on file'). Only a salted digest "
-    "goes on chain; the text and salt are kept in $MEDCHAIN_HOME/break-glass for the reviewer.",
+    help="Why (e.g. 'unconscious in the emergency room, no consent on file'), or - to read it from "
+    "stdin (kept out of the shell history). Only a salted digest goes on chain; the text and salt are "
+    "kept in $MEDCHAIN_HOME/break-glass for the reviewer.",
 )
 @click.pass_obj
 def break_glass_open(obj: Context, patient_account: str, justification: str) -> None:
@@ -514,6 +516,8 @@ def break_glass_open(obj: Context, patient_account: str, justification: str) -> 
       medchain --from hospital-b ehr break-glass open alice --justification "unconscious, ER"
       medchain --from hospital-b ehr read 0x3f… --purpose ETREAT --gateway http://hospital-a:8610
     """
+    if justification == "-":
+        justification = sys.stdin.read()
     text = justification.strip()
     if not text:
         raise click.BadParameter("an empty justification justifies nothing", param_hint="--justification")
@@ -558,8 +562,15 @@ def break_glass_open(obj: Context, patient_account: str, justification: str) -> 
 @break_glass.command("review")
 @click.argument("session_id", type=click.IntRange(min=1))
 @click.argument("verdict", type=click.Choice(["accept", "dispute"]))
+@click.option(
+    "--justification-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The hospital's session-N.json (from `break-glass open`): its text and salt are checked "
+    "against the digest on chain before the review is sent, and the text is shown.",
+)
 @click.pass_obj
-def break_glass_review(obj: Context, session_id: int, verdict: str) -> None:
+def break_glass_review(obj: Context, session_id: int, verdict: str, justification_file: Path | None) -> None:
     """Accept or dispute an emergency session.
 
     The sender is the patient, a guardian or a regulator. A dispute ends SESSION_ID at once and
@@ -570,13 +581,14 @@ def break_glass_review(obj: Context, session_id: int, verdict: str) -> None:
       medchain --from regulator ehr break-glass review 3 accept
     """
     consent = obj.suite.consent
-    _session(consent, session_id)
+    justification = _checked_justification(_session(consent, session_id), justification_file)
     consent.review_break_glass(obj.sender(), session_id, verdict == "accept")
     session = consent.session(session_id)
     obj.show_one(
         f"Break-glass session {session_id} reviewed",
         {
             "session": session_id,
+            **({"justification": justification} if justification is not None else {}),
             "patient": session.patient,
             "institution": session.institution,
             "review": session.review,
@@ -627,6 +639,24 @@ def _session(consent: ConsentClient, session_id: int) -> BreakGlassSession:
         if exc.error == "ConsentUnknownSession":
             raise MedChainError(f"no break-glass session {session_id} on this deployment") from None
         raise
+
+
+def _checked_justification(session: BreakGlassSession, kept: Path | None) -> str | None:
+    """The justification text of a kept file, if its salted digest is the session's on chain."""
+    if kept is None:
+        return None
+    note = read_json(kept, "justification file")
+    try:
+        text = str(note["justification"])
+        digest = hashlib.sha256(bytes.fromhex(str(note["salt"]).removeprefix("0x")) + text.encode()).digest()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{kept} is not a break-glass justification file ({exc})") from None
+    if digest != session.justification_digest:
+        raise MedChainError(
+            f"the justification in {kept} does not match session {session.id}'s digest on chain "
+            f"(0x{session.justification_digest.hex()}); nothing was sent"
+        )
+    return text
 
 
 def _listing(directory: Path) -> list[Path]:

@@ -392,13 +392,8 @@ def patient_guardian_add(obj: Context, guardian: str) -> None:
 
     Appointing a former guardian again voids the requests the patient signed before.
     """
-    consent = obj.suite.consent
-    consent.add_guardian(obj.sender(), guardian)
-    subject = obj.sender_address()
-    obj.show_one(
-        "Guardian added",
-        {"patient": subject, "guardian": guardian, "is_guardian": consent.is_guardian(subject, guardian)},
-    )
+    obj.suite.consent.add_guardian(obj.sender(), guardian)
+    _show_guardian(obj, "Guardian added", guardian)
 
 
 @patient_guardian.command("remove")
@@ -406,13 +401,14 @@ def patient_guardian_add(obj: Context, guardian: str) -> None:
 @click.pass_obj
 def patient_guardian_remove(obj: Context, guardian: str) -> None:
     """Remove GUARDIAN; the grants it gave stop permitting access."""
-    consent = obj.suite.consent
-    consent.remove_guardian(obj.sender(), guardian)
+    obj.suite.consent.remove_guardian(obj.sender(), guardian)
+    _show_guardian(obj, "Guardian removed", guardian)
+
+
+def _show_guardian(obj: Context, title: str, guardian: str) -> None:
     subject = obj.sender_address()
-    obj.show_one(
-        "Guardian removed",
-        {"patient": subject, "guardian": guardian, "is_guardian": consent.is_guardian(subject, guardian)},
-    )
+    in_office = obj.suite.consent.is_guardian(subject, guardian)
+    obj.show_one(title, {"patient": subject, "guardian": guardian, "is_guardian": in_office})
 
 
 @patient.command("history")

@@ -24,6 +24,7 @@ from medchain.gateway.app import BackgroundGateway
 from medchain.localchain import free_port
 from medchain.store import LocalFolderStore
 from medchain.vault import KeyVault
+from tests.integration.test_cli_gateway import one_line_error
 
 MARKER = "ZEBRAFISH-7731"
 """A string no on-chain byte may contain: it stands for the health data in a record."""
@@ -76,13 +77,6 @@ class Medchain:
         head = ["--rpc", self.rpc, "--manifest", self.manifest] if base else []
         code, _out, err = self.raw(*head, *(["--from", sender] if sender else []), *args, env=env)
         return one_line_error(code, err)
-
-
-def one_line_error(code, stderr):
-    assert code != 0
-    assert "Traceback" not in stderr
-    assert len(stderr.strip().splitlines()) == 1, stderr
-    return stderr.strip()
 
 
 @pytest.fixture
@@ -361,8 +355,13 @@ def test_lab_batch_break_glass_and_batched_retraction(m, gateway, patient, hospi
     assert "ConsentNotReviewer" in m.fails(
         "hospital-b", "ehr", "break-glass", "review", opened["session"], "accept"
     )
-    reviewed = m("alice", "ehr", "break-glass", "review", opened["session"], "dispute")
-    assert (reviewed["review"], reviewed["disputed_sessions_of_institution"]) == ("disputed", 1)
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({**kept, "justification": "routine check"}))
+    review = ["ehr", "break-glass", "review", opened["session"]]
+    assert "does not match session" in m.fails("alice", *review, "dispute", "--justification-file", forged)
+    reviewed = m("alice", *review, "dispute", "--justification-file", opened["justification_kept_in"])
+    assert (reviewed["review"], reviewed["justification"]) == ("disputed", justification)
+    assert reviewed["disputed_sessions_of_institution"] == 1
     on_chain = chain_bytes(brownie_web3, start)
     assert bytes.fromhex(opened["justification_digest"][2:]) in on_chain
     assert MARKER.encode() not in on_chain
