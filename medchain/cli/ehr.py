@@ -219,7 +219,8 @@ def ehr_anchor(
 
     The sender is the custodian (a hospital or laboratory the patient gave append consent for
     treatment); its own key must be local (--from a keystore account) because the record key is
-    wrapped for it. Safe to run again after a failure: the same resource resumes, never doubles.
+    wrapped for it. After a failure (a time-out, a crash) run the same command again: it finishes
+    the staged attempt instead of anchoring twice. After a success it would anchor a second copy.
 
     \b
     Example:
