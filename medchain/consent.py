@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -10,7 +11,15 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from medchain.chain import ContractClient, Sender
-from medchain.eip712 import domain_of, sign_typed
+from medchain.eip712 import (
+    domain_of,
+    make_domain,
+    recover_typed_data,
+    sign_typed,
+    sign_typed_data,
+    typed_data,
+)
+from medchain.errors import ConfigurationError, MedChainError
 from medchain.types import (
     NO_END,
     ZERO32,
@@ -23,6 +32,7 @@ from medchain.types import (
     ScopeKind,
     SessionId,
     category_code,
+    category_text,
 )
 
 
@@ -96,6 +106,11 @@ class GrantTerms:
             scope_kind=ScopeKind.RECORD,
             scope_value=record_id,
         )
+
+    @property
+    def scope_text(self) -> str:
+        """The scope as people write it: ``all``, ``category:Observation`` or ``record:0x<id>``."""
+        return scope_text(self.scope_kind, self.scope_value)
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
@@ -195,6 +210,171 @@ REVOKE_TYPES = [
 ]
 
 
+CONSENT_DOMAIN_NAME = "MedChain ConsentManager"
+CONSENT_DOMAIN_VERSION = "1"
+"""The EIP-712 name and version ConsentManager's constructor gives its domain."""
+SIGNED_GRANT_FORMAT = "medchain-signed-grant/1"
+
+_ACTION_NAMES = {"read": Actions.READ, "append": Actions.APPEND, "share": Actions.SHARE}
+
+
+def scope_text(kind: ScopeKind, value: bytes) -> str:
+    """A grant scope as people write it: ``all``, ``category:<FHIR type>`` or ``record:0x<id>``."""
+    if kind == ScopeKind.ALL:
+        return "all"
+    if kind == ScopeKind.CATEGORY:
+        return "category:" + category_text(value)
+    return f"{kind.name.lower()}:0x{value.hex()}"
+
+
+def parse_scope(text: str) -> tuple[ScopeKind, bytes]:
+    """Reverses :func:`scope_text`.
+
+    Raises:
+        ValueError: not ``all``, ``category:<1-32 ASCII characters>`` or ``record:<64 hex digits>``.
+    """
+    kind, _, value = text.strip().partition(":")
+    if kind == "all" and not value:
+        return ScopeKind.ALL, ZERO32
+    if kind == "category" and value:
+        return ScopeKind.CATEGORY, category_code(value)
+    if kind == "record" and value:
+        raw = value.removeprefix("0x")
+        try:
+            record_id = bytes.fromhex(raw)
+        except ValueError:
+            record_id = b""
+        if len(record_id) == 32 and len(raw) == 64:
+            return ScopeKind.RECORD, record_id
+        raise ValueError(f"{text!r}: a record id is 64 hex digits")
+    raise ValueError(f"{text!r}: use all, category:<FHIR resource type> or record:<0x record id>")
+
+
+def actions_text(actions: int) -> str:
+    """An actions bitmap as a comma list: ``read,share``."""
+    return ",".join(name for name, flag in _ACTION_NAMES.items() if actions & flag)
+
+
+def parse_actions(text: str) -> int:
+    """Reverses :func:`actions_text`.
+
+    Raises:
+        ValueError: an unknown or missing action name.
+    """
+    mask = 0
+    for name in (n.strip().lower() for n in text.split(",")):
+        if name not in _ACTION_NAMES:
+            raise ValueError(f"unknown action {name!r}; use read, append, share (comma-separated)")
+        mask |= int(_ACTION_NAMES[name])
+    return mask
+
+
+def consent_domain(chain_id: int, consent_manager: str) -> dict[str, Any]:
+    """ConsentManager's EIP-712 domain from its chain id and address alone (offline signing)."""
+    return make_domain(CONSENT_DOMAIN_NAME, CONSENT_DOMAIN_VERSION, chain_id, consent_manager)
+
+
+def grant_typed_data(
+    domain: dict[str, Any], terms: GrantTerms, signer: str, nonce: int, deadline: int
+) -> dict[str, Any]:
+    """The EIP-712 document a patient (or guardian) signs to grant ``terms``."""
+    message = {
+        **terms.as_message(),
+        "signer": Web3.to_checksum_address(signer),
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    return typed_data(domain, "Grant", GRANT_TYPES, message)
+
+
+def sign_grant_offline(
+    signer: LocalAccount, terms: GrantTerms, domain: dict[str, Any], nonce: int, deadline: int
+) -> SignedRequest:
+    """Signs a grant with no node at all: the domain, nonce and deadline are given."""
+    typed = grant_typed_data(domain, terms, signer.address, nonce, deadline)
+    return SignedRequest(signer.address, nonce, deadline, sign_typed_data(signer, typed))
+
+
+@dataclass(frozen=True)
+class SignedGrant:
+    """A signed grant with the domain it was signed for: a file any party may submit.
+
+    The JSON form (:meth:`to_json`) names the terms as people read them (scope ``category:
+    Observation``, actions ``read,share``, purpose codes); the EIP-712 message is rebuilt from
+    them, so a changed term no longer matches the signature.
+    """
+
+    terms: GrantTerms
+    domain: dict[str, Any]
+    request: SignedRequest
+
+    def signed_by(self) -> str:
+        """The address that really signed (recovered from the signature)."""
+        typed = grant_typed_data(
+            self.domain, self.terms, self.request.signer, self.request.nonce, self.request.deadline
+        )
+        return recover_typed_data(typed, self.request.signature)
+
+    def to_json(self) -> str:
+        t = self.terms
+        return json.dumps(
+            {
+                "format": SIGNED_GRANT_FORMAT,
+                "domain": self.domain,
+                "terms": {
+                    "patient": Web3.to_checksum_address(t.patient),
+                    "grantee": Web3.to_checksum_address(t.grantee),
+                    "scope": t.scope_text,
+                    "actions": actions_text(t.actions),
+                    "purposes": [p.name for p in Purpose.from_mask(t.purposes)],
+                    "notBefore": t.not_before,
+                    "notAfter": t.not_after,
+                },
+                "signer": self.request.signer,
+                "nonce": self.request.nonce,
+                "deadline": self.request.deadline,
+                "signature": "0x" + self.request.signature.hex(),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "the signed grant") -> SignedGrant:
+        """Reads :meth:`to_json`'s document (already parsed from JSON).
+
+        Raises:
+            ConfigurationError: one line saying which part is missing or malformed.
+        """
+        if not isinstance(data, dict) or data.get("format") != SIGNED_GRANT_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ConfigurationError(f"{source} is not a {SIGNED_GRANT_FORMAT} file (format {found!r})")
+        try:
+            d, t = data["domain"], data["terms"]
+            kind, value = parse_scope(str(t["scope"]))
+            terms = GrantTerms(
+                Web3.to_checksum_address(t["patient"]),
+                Web3.to_checksum_address(t["grantee"]),
+                kind,
+                value,
+                parse_actions(str(t["actions"])),
+                Purpose.mask(*(Purpose.parse(str(p)) for p in t["purposes"])),
+                int(t["notBefore"]),
+                int(t["notAfter"]),
+            )
+            signed_domain = make_domain(
+                str(d["name"]), str(d["version"]), int(d["chainId"]), d["verifyingContract"]
+            )
+            signature = bytes.fromhex(str(data["signature"]).removeprefix("0x"))
+            request = SignedRequest(
+                Web3.to_checksum_address(data["signer"]), int(data["nonce"]), int(data["deadline"]), signature
+            )
+        except KeyError as exc:
+            raise ConfigurationError(f"{source} lacks the field {exc}") from None
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ConfigurationError(f"{source} has a malformed field ({exc})") from None
+        return cls(terms, signed_domain, request)
+
+
 class ConsentClient(ContractClient):
     """Patient-side and institution-side consent operations."""
 
@@ -222,10 +402,7 @@ class ConsentClient(ContractClient):
         """Signs a grant off chain with the patient's (or a guardian's) key; no gas, no transaction."""
         nonce = self.nonce(terms.patient) if nonce is None else nonce
         deadline = deadline if deadline is not None else self.now() + 3600
-        message = {**terms.as_message(), "signer": signer.address, "nonce": nonce, "deadline": deadline}
-        return SignedRequest(
-            signer.address, nonce, deadline, self._sign(signer, "Grant", GRANT_TYPES, message)
-        )
+        return sign_grant_offline(signer, terms, self.domain(), nonce, deadline)
 
     def submit_signed_grant(self, sender: Sender, terms: GrantTerms, signed: SignedRequest) -> GrantId:
         """Submits a signed grant; the sender pays the gas. Returns the grant id."""
@@ -239,6 +416,41 @@ class ConsentClient(ContractClient):
             signed.signature,
         )
         return self._granted_id(receipt)
+
+    def submit(self, sender: Sender, signed: SignedGrant) -> GrantId:
+        """Checks a signed grant against this deployment, then submits it (the sender pays the gas).
+
+        Raises:
+            MedChainError: one line naming the mismatch: signed for another chain or contract,
+                the signature is not the named signer's, the deadline passed, or the nonce is not
+                the patient's current one (used already, or signed before a newer request).
+        """
+        here = self.domain()
+        if signed.domain != here:
+            raise MedChainError(
+                f"the grant was signed for chain {signed.domain['chainId']}, contract "
+                f"{signed.domain['verifyingContract']} ({signed.domain['name']} {signed.domain['version']}); "
+                f"this deployment is chain {here['chainId']}, ConsentManager {here['verifyingContract']}"
+            )
+        request = signed.request
+        recovered = signed.signed_by()
+        if recovered != request.signer:
+            raise MedChainError(
+                f"the signature is not {request.signer}'s (it recovers to {recovered}): the terms or the "
+                "signature were changed after signing"
+            )
+        now = self.now()
+        if request.deadline < now:
+            raise MedChainError(
+                f"the signature expired at {request.deadline} (chain time is {now}); ask for a new one"
+            )
+        expected = self.nonce(signed.terms.patient)
+        if request.nonce != expected:
+            raise MedChainError(
+                f"the signature carries nonce {request.nonce} but {signed.terms.patient}'s current nonce is "
+                f"{expected}: it was used already or a newer request came first; ask for a new one"
+            )
+        return self.submit_signed_grant(sender, signed.terms, request)
 
     def sign_revoke(
         self, signer: LocalAccount, grant_id: bytes, patient: str, deadline: int | None = None

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from eth_abi.abi import encode as abi_encode
 from web3 import Web3
@@ -45,12 +45,14 @@ __all__ = [
     "IntegrityError",
     "KeyVault",
     "Prepared",
+    "RecordEvent",
     "RecordHeader",
     "RecordNotFoundError",
     "Release",
     "header_of",
     "request_key",
     "validate_fhir",
+    "vault_record",
 ]
 
 HEADER_TYPE = "(address,address,bytes32,bytes32,bytes32)"
@@ -155,6 +157,30 @@ class AccessEvent:
     block: int
     timestamp: int
     tx: str
+
+
+RecordEventKind = Literal["anchored", "amended", "entered-in-error", "accessed"]
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """One step in the life of a record's versions, from the chain's events.
+
+    ``record_id`` is the version the event concerns; ``actor`` is its custodian, or the reader for
+    an access. ``purpose``/``break_glass`` describe an access, ``reason`` an entered-in-error mark,
+    ``next_version`` an amendment.
+    """
+
+    kind: RecordEventKind
+    record_id: RecordId
+    actor: str
+    block: int
+    timestamp: int
+    tx: str
+    purpose: Purpose | None = None
+    break_glass: bool = False
+    reason: int | None = None
+    next_version: RecordId | None = None
 
 
 @dataclass(frozen=True)
@@ -427,6 +453,81 @@ class EHRClient(ContractClient):
         logs = self._events("RecordAnchored", patient=Web3.to_checksum_address(patient))
         return [self._from_log(log) for log in logs]
 
+    def versions(self, record_id: bytes) -> list[AnchoredRecord]:
+        """Every version of a single-anchored record, oldest first: the ones it amends (through
+        each header's ``previous``) and the ones that amend it (``RecordAmended`` events).
+
+        Raises:
+            RecordNotFoundError: no record with that id is anchored singly (batched records have
+                no versions).
+        """
+        chain = [self.record(record_id)]
+        while chain[0].header.previous != ZERO32:
+            chain.insert(0, self.record(chain[0].header.previous))
+        while True:
+            amended = self._events("RecordAmended", previousId=chain[-1].id)
+            if not amended:
+                return chain
+            chain.append(self.record(bytes(amended[0]["args"]["newId"])))
+
+    def history(self, record_id: bytes) -> list[RecordEvent]:
+        """A record's life in chain order: each version anchored, amended, entered in error, and
+        every audited access to any version. A batched record has its accesses and retraction only.
+
+        Raises:
+            RecordNotFoundError: the chain knows nothing of this id.
+        """
+        try:
+            ids = [v.id for v in self.versions(record_id)]
+        except RecordNotFoundError:
+            ids = [RecordId(bytes(record_id))]
+        logs = [
+            *self._events("RecordAnchored", recordId=ids),
+            *self._events("RecordAmended", previousId=ids),
+            *self._events("RecordEnteredInError", recordId=ids),
+            *self._events("RecordAccessed", recordId=ids),
+        ]
+        if not logs:
+            raise RecordNotFoundError(f"no record 0x{bytes(record_id).hex()} on this deployment")
+        logs.sort(key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+        times = self.chain.block_times(sorted({int(log["blockNumber"]) for log in logs}))
+        return [self._record_event(log, times[int(log["blockNumber"])]) for log in logs]
+
+    @staticmethod
+    def _record_event(log: Any, timestamp: int) -> RecordEvent:
+        a, name = log["args"], log["event"]
+        where = {
+            "block": int(log["blockNumber"]),
+            "timestamp": timestamp,
+            "tx": log["transactionHash"].to_0x_hex(),
+        }
+        if name == "RecordAnchored":
+            return RecordEvent("anchored", RecordId(bytes(a["recordId"])), a["custodian"], **where)
+        if name == "RecordAmended":
+            return RecordEvent(
+                "amended",
+                RecordId(bytes(a["previousId"])),
+                a["custodian"],
+                next_version=RecordId(bytes(a["newId"])),
+                **where,
+            )
+        if name == "RecordEnteredInError":
+            return RecordEvent(
+                "entered-in-error",
+                RecordId(bytes(a["recordId"])),
+                a["custodian"],
+                reason=int(a["reason"]),
+                **where,
+            )
+        return RecordEvent(
+            "accessed",
+            RecordId(bytes(a["recordId"])),
+            a["accessor"],
+            purpose=Purpose(a["purpose"]),
+            break_glass=bool(a["breakGlass"]),
+            **where,
+        )
+
     def status(self, record_id: bytes) -> RecordStatus:
         """The record's status on chain (``NONE`` if it was never anchored singly)."""
         return RecordStatus(int(self._call("record", record_id)[2]))
@@ -550,6 +651,24 @@ def _staged(prepared: Prepared, cid: str) -> StagedAnchor:
         cid=cid,
         batch_key=None,
         confirmed_block=None,
+    )
+
+
+def vault_record(vault: KeyVault, record_id: bytes) -> AnchoredRecord | None:
+    """A record this custodian anchored, as its vault knows it (batched ones with their proof), or
+    None. The only place a batched record's header and proof are kept besides the gateway's answer."""
+    entry = vault.anchor(record_id)
+    if entry is None:
+        return None
+    staged, batch_id, proof = entry
+    nodes = tuple(proof[i : i + 32] for i in range(0, len(proof), 32))
+    return AnchoredRecord(
+        RecordId(bytes(record_id)),
+        header_of(staged),
+        staged.cid,
+        staged.confirmed_block or 0,
+        batch_id,
+        nodes,
     )
 
 

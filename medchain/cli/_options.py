@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
+from contextlib import suppress
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
@@ -181,7 +181,7 @@ def write_atomically(path: Path, text: str) -> None:
         tmp.write_text(text)
         tmp.replace(path)
     except OSError as exc:
-        with contextlib.suppress(OSError):  # e.g. ENOTDIR: the folder is a file, nothing was written
+        with suppress(OSError):  # unlink fails too when the folder is missing or not a folder
             tmp.unlink(missing_ok=True)
         raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -43,13 +43,13 @@ from medchain.ehr import (
     AnchoredRecord,
     EHRClient,
     RecordNotFoundError,
-    header_of,
+    vault_record,
 )
 from medchain.errors import ChainError, MedChainError
 from medchain.gateway.protocol import Challenge, SignatureError, recover_public_key
 from medchain.store import ContentStore, StoreError
 from medchain.suite import Suite
-from medchain.types import Actions, Purpose, RecordId, RecordStatus
+from medchain.types import Actions, Purpose, RecordStatus
 from medchain.vault import KeyNotFoundError, KeyVault, VaultError
 
 # ─── Errors, each with the HTTP status it maps to ───────────────────────────────────────────
@@ -504,17 +504,13 @@ class GatewayService:
         return record
 
     def _batched(self, record_id: bytes) -> AnchoredRecord:
-        entry = self.vault.anchor(record_id)
-        if entry is None or not entry[1]:
+        record = vault_record(self.vault, record_id)
+        if record is None or not record.batch_id:
             raise GatewayNotFound(f"no record 0x{record_id.hex()} is anchored by this custodian")
-        staged, batch_id, proof = entry
-        header = header_of(staged)
-        nodes = tuple(proof[i : i + 32] for i in range(0, len(proof), 32))
-        record = AnchoredRecord(
-            RecordId(record_id), header, staged.cid, staged.confirmed_block or 0, batch_id, nodes
-        )
         if not self.ehr.in_batch(record):
-            raise GatewayNotFound(f"record 0x{record_id.hex()} is not proven by batch {batch_id} on chain")
+            raise GatewayNotFound(
+                f"record 0x{record_id.hex()} is not proven by batch {record.batch_id} on chain"
+            )
         return record
 
     def _permitted(self, record: AnchoredRecord, reader: str) -> str:
