@@ -321,9 +321,9 @@ interface IInstitutionRegistry {
     /// The rule (parameters from {validatorPolicy}):
     /// - Kind: hospitals, specialist hospitals, insurers and the regulator. They run staffed
     ///   round-the-clock IT and answer to a supervisor, and mixing providers, payers and the
-    ///   regulator keeps any one side from holding the set. Community clinics (little IT of their
-    ///   own, on shared regional systems) and the supply chain (laboratories, pharmacies,
-    ///   manufacturers, distributors) store and trace, but do not order blocks.
+    ///   regulator keeps any one side from holding the set. Community clinics (usually on shared
+    ///   regional IT) and the supply chain (laboratories, pharmacies, manufacturers,
+    ///   distributors) store and trace, but do not order blocks.
     /// - Status: Active only. Suspension or removal drops a validator; reinstatement restores it.
     /// - Rating: at least the minimum (60 of 100). A rating change below it drops the member.
     /// - Size: the top N (7) by governance weight ({weightOf}: the rating of an active member);
@@ -338,8 +338,9 @@ interface IInstitutionRegistry {
     /// Members change only through the registry's governance (bootstrap, then credit-weighted
     /// proposals), so the validator set does too; there is no other way in or out.
     /// @dev Reads every member once: cost grows linearly with {memberCount} (revoked members
-    /// included), about 4,500 gas a member plus at most N moves per candidate. Besu runs the call
-    /// with the block gas limit. See docs/deployment.md for figures.
+    /// included), about 4,900 gas a member that cannot validate and at most about 8,100 a
+    /// candidate (each shifts at most N kept entries). Besu runs the call with the block gas
+    /// limit. Figures: docs/deployment.md.
     /// @return validators In rank order, highest first (Besu sorts them by address itself).
     function getValidators() external view returns (address[] memory validators);
 

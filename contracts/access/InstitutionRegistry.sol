@@ -409,7 +409,7 @@ contract InstitutionRegistry is IInstitutionRegistry {
     /// @inheritdoc IInstitutionRegistry
     function getValidators() external view returns (address[] memory validators) {
         uint256[] memory top = new uint256[](ValidatorPolicy.MAX_VALIDATORS);
-        uint256 size;
+        uint256 size = 0; // candidates kept in `top` so far
         uint256 count = _memberList.length;
         for (uint256 i; i < count; ++i) {
             address account = _memberList[i];
