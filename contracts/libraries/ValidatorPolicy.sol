@@ -54,8 +54,9 @@ library ValidatorPolicy {
             slot = size;
             ++size;
         } else {
-            slot = capacity - 1; // full: the key must beat the lowest entry to enter
-            if (capacity == 0 || key <= top[slot]) return size;
+            // Full: the key must beat the lowest entry kept to enter.
+            if (capacity == 0 || key <= top[capacity - 1]) return size;
+            slot = capacity - 1;
         }
         // Shift lower entries down one place until the key's place is found.
         while (slot > 0 && top[slot - 1] < key) {
