@@ -310,4 +310,43 @@ interface IInstitutionRegistry {
 
     /// @notice Whether the bootstrap phase is still running.
     function bootstrapping() external view returns (bool);
+
+    // ─── Validator set (Hyperledger Besu QBFT) ──────────────────────────────────────────────
+
+    /// @notice The consortium's block validators: the registry serves as Besu's QBFT validator
+    /// contract (genesis `qbft.validatorcontractaddress`). Besu calls this for every block, on
+    /// the state after the parent block, so a governance change executed in block B applies to
+    /// the validators of block B + 1 on.
+    ///
+    /// The rule (parameters from {validatorPolicy}):
+    /// - Kind: hospitals, specialist hospitals, insurers and the regulator. They run staffed
+    ///   round-the-clock IT and answer to a supervisor, and mixing providers, payers and the
+    ///   regulator keeps any one side from holding the set. Community clinics (usually on shared
+    ///   regional IT) and the supply chain (laboratories, pharmacies, manufacturers,
+    ///   distributors) store and trace, but do not order blocks.
+    /// - Status: Active only. Suspension or removal drops a validator; reinstatement restores it.
+    /// - Rating: at least the minimum (60 of 100). A rating change below it drops the member.
+    /// - Size: the top N (7) by governance weight ({weightOf}: the rating of an active member);
+    ///   equal weights go to the lower address.
+    /// - Never empty while a candidate exists: if no active member of an eligible kind meets the
+    ///   minimum rating, the top N of them by weight are named regardless of rating (a chain with
+    ///   no validator could never vote to repair itself). It is empty only when no hospital,
+    ///   specialist hospital, insurer or regulator is active.
+    /// - Bootstrap: founding members count from their admission; a registry with only its
+    ///   founder names the founder.
+    ///
+    /// Members change only through the registry's governance (bootstrap, then credit-weighted
+    /// proposals), so the validator set does too; there is no other way in or out.
+    /// @dev Reads every member once: cost grows linearly with {memberCount} (revoked members
+    /// included), about 4,900 gas a member that cannot validate and at most about 8,100 a
+    /// candidate (each shifts at most N kept entries). Besu runs the call with the block gas
+    /// limit. Figures: docs/deployment.md.
+    /// @return validators In rank order, highest first (Besu sorts them by address itself).
+    function getValidators() external view returns (address[] memory validators);
+
+    /// @notice The parameters of the validator rule in {getValidators}.
+    /// @return kindMask Eligible kinds, bit `1 << uint8(kind)` set for each.
+    /// @return minRating Lowest credit rating that qualifies.
+    /// @return maxValidators Most validators named.
+    function validatorPolicy() external pure returns (uint256 kindMask, uint8 minRating, uint256 maxValidators);
 }

@@ -103,6 +103,14 @@ class RegistryClient(ContractClient):
         proposal_id = int(self._call("openProposalOf", Web3.to_checksum_address(subject), int(action)))
         return ProposalId(proposal_id) if proposal_id else None
 
+    def validators(self) -> list[Address]:
+        """The block validators the registry names to Besu's QBFT, highest ranked first.
+
+        The rule (eligible kinds, minimum rating, top N by weight) is the contract's
+        ``getValidators``; its parameters are readable from ``validatorPolicy``.
+        """
+        return [Web3.to_checksum_address(a) for a in self.chain.call(self.contract.functions.getValidators())]
+
     # ─── Writes ─────────────────────────────────────────────────────────────────────────────
 
     def bootstrap_member(

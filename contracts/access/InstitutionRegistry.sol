@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
+import {ValidatorPolicy} from "../libraries/ValidatorPolicy.sol";
 
 /// @title InstitutionRegistry
 /// @notice Consortium membership with credit-weighted governance. See {IInstitutionRegistry}.
@@ -401,5 +402,27 @@ contract InstitutionRegistry is IInstitutionRegistry {
     /// @inheritdoc IInstitutionRegistry
     function bootstrapping() external view returns (bool) {
         return _bootstrapping;
+    }
+
+    // ─── Validator set (Hyperledger Besu QBFT) ──────────────────────────────────────────────
+
+    /// @inheritdoc IInstitutionRegistry
+    function getValidators() external view returns (address[] memory validators) {
+        uint256[] memory top = new uint256[](ValidatorPolicy.MAX_VALIDATORS);
+        uint256 size = 0; // candidates kept in `top` so far
+        uint256 count = _memberList.length;
+        for (uint256 i; i < count; ++i) {
+            address account = _memberList[i];
+            Member storage m = _members[account];
+            if (m.status != Status.Active || !ValidatorPolicy.isEligibleKind(m.kind)) continue;
+            uint8 rating = m.rating;
+            size = ValidatorPolicy.insert(top, size, ValidatorPolicy.rankKey(account, _weight(rating), rating));
+        }
+        validators = ValidatorPolicy.select(top, size);
+    }
+
+    /// @inheritdoc IInstitutionRegistry
+    function validatorPolicy() external pure returns (uint256 kindMask, uint8 minRating, uint256 maxValidators) {
+        return (ValidatorPolicy.KIND_MASK, ValidatorPolicy.MIN_RATING, ValidatorPolicy.MAX_VALIDATORS);
     }
 }
