@@ -109,7 +109,7 @@ class RegistryClient(ContractClient):
         The rule (eligible kinds, minimum rating, top N by weight) is the contract's
         ``getValidators``; its parameters are readable from ``validatorPolicy``.
         """
-        return [Web3.to_checksum_address(a) for a in self.chain.call(self.contract.functions.getValidators())]
+        return [Web3.to_checksum_address(a) for a in self._call("getValidators")]
 
     # ─── Writes ─────────────────────────────────────────────────────────────────────────────
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from brownie import InstitutionRegistry, chain
 
-from medchain.types import Action, Kind, MemberStatus, ProposalStatus, kind_mask
+from medchain.types import GovernanceAction, Kind, MemberStatus, ProposalStatus, kind_mask
 from tests.fixtures.deployments import licence
 from tests.helpers import reverts
 
@@ -211,25 +211,25 @@ def test_changzhou_shaped_alliance_names_seven_of_its_hospitals_insurers_and_reg
 
 def test_suspension_drops_a_validator(registry, regulator, hospital, voters):
     assert hospital in registry.getValidators()
-    govern(registry, regulator, hospital, Action.SUSPEND, voters)
+    govern(registry, regulator, hospital, GovernanceAction.SUSPEND, voters)
     assert hospital not in registry.getValidators()
 
 
 def test_open_suspension_proposal_does_not_drop_the_validator(registry, regulator, hospital):
-    pid = opened_id(registry.proposeChange(hospital, Action.SUSPEND, 0, {"from": regulator}))
+    pid = opened_id(registry.proposeChange(hospital, GovernanceAction.SUSPEND, 0, {"from": regulator}))
     assert registry.proposal(pid)["status"] == ProposalStatus.OPEN
     assert hospital in registry.getValidators()
 
 
 def test_reinstatement_brings_the_validator_back(registry, regulator, hospital, voters):
     before = validators(registry)
-    govern(registry, regulator, hospital, Action.SUSPEND, voters)
-    govern(registry, regulator, hospital, Action.REINSTATE, voters)
+    govern(registry, regulator, hospital, GovernanceAction.SUSPEND, voters)
+    govern(registry, regulator, hospital, GovernanceAction.REINSTATE, voters)
     assert validators(registry) == before
 
 
 def test_removal_drops_a_validator_for_good(registry, regulator, hospital2, voters):
-    govern(registry, regulator, hospital2, Action.REMOVE, voters)
+    govern(registry, regulator, hospital2, GovernanceAction.REMOVE, voters)
     assert hospital2 not in registry.getValidators()
     # The way back in would be a new admission, which a removed address cannot get.
     with reverts("RegistryAlreadyMember", hospital2):
@@ -237,23 +237,25 @@ def test_removal_drops_a_validator_for_good(registry, regulator, hospital2, vote
 
 
 def test_rating_change_below_minimum_drops_a_validator(registry, regulator, insurer, voters):
-    govern(registry, regulator, insurer, Action.CHANGE_RATING, voters, rating=MIN_RATING - 1)
+    govern(registry, regulator, insurer, GovernanceAction.CHANGE_RATING, voters, rating=MIN_RATING - 1)
     assert insurer not in registry.getValidators()
 
 
 def test_rating_change_to_minimum_makes_an_eligible_member_a_validator(make_registry, regulator, hospital):
     registry = make_registry([(hospital.address, Kind.HOSPITAL, 50)])
     assert hospital not in registry.getValidators()
-    pid = opened_id(registry.proposeChange(hospital, Action.CHANGE_RATING, MIN_RATING, {"from": regulator}))
+    pid = opened_id(
+        registry.proposeChange(hospital, GovernanceAction.CHANGE_RATING, MIN_RATING, {"from": regulator})
+    )
     carry(registry, pid, [hospital])
     assert validators(registry) == [regulator, hospital]
 
 
 def test_rating_cut_while_suspended_applies_on_reinstatement(registry, regulator, insurer, voters):
     """Another path: lower the rating while suspended, then reinstate; the insurer stays out."""
-    govern(registry, regulator, insurer, Action.SUSPEND, voters)
-    govern(registry, regulator, insurer, Action.CHANGE_RATING, voters, rating=MIN_RATING - 1)
-    govern(registry, regulator, insurer, Action.REINSTATE, voters)
+    govern(registry, regulator, insurer, GovernanceAction.SUSPEND, voters)
+    govern(registry, regulator, insurer, GovernanceAction.CHANGE_RATING, voters, rating=MIN_RATING - 1)
+    govern(registry, regulator, insurer, GovernanceAction.REINSTATE, voters)
     assert registry.weightOf(insurer) == MIN_RATING - 1
     assert insurer not in registry.getValidators()
 
@@ -274,7 +276,7 @@ def test_suspending_a_top_n_validator_lets_the_next_in(make_registry, regulator,
     assert first in registry.getValidators()
     assert next_in not in registry.getValidators()
     heaviest = [accounts[i] for i in ratings]
-    pid = opened_id(registry.proposeChange(first, Action.SUSPEND, 0, {"from": regulator}))
+    pid = opened_id(registry.proposeChange(first, GovernanceAction.SUSPEND, 0, {"from": regulator}))
     carry(registry, pid, heaviest[1:])
     got = registry.getValidators()
     assert first not in got
@@ -284,7 +286,7 @@ def test_suspending_a_top_n_validator_lets_the_next_in(make_registry, regulator,
 
 def test_set_changes_with_the_block_that_executes_the_change(registry, regulator, hospital, voters):
     """Besu reads the validators of block B + 1 from the state after block B."""
-    pid = opened_id(registry.proposeChange(hospital, Action.SUSPEND, 0, {"from": regulator}))
+    pid = opened_id(registry.proposeChange(hospital, GovernanceAction.SUSPEND, 0, {"from": regulator}))
     before = chain.height
     carry(registry, pid, voters)
     assert hospital in registry.getValidators(block_identifier=before)
@@ -294,7 +296,7 @@ def test_set_changes_with_the_block_that_executes_the_change(registry, regulator
 def test_outsider_cannot_change_the_validators(registry, regulator, hospital, outsider):
     before = validators(registry)
     with reverts("RegistryNotActiveMember", outsider):
-        registry.proposeChange(hospital, Action.SUSPEND, 0, {"from": outsider})
+        registry.proposeChange(hospital, GovernanceAction.SUSPEND, 0, {"from": outsider})
     with reverts("RegistryNotActiveMember", outsider):
         registry.proposeAdmission(outsider, Kind.HOSPITAL, 100, licence("o"), {"from": outsider})
     with reverts("RegistryNotFounder", outsider):
@@ -303,8 +305,8 @@ def test_outsider_cannot_change_the_validators(registry, regulator, hospital, ou
 
 
 def test_validator_cannot_raise_its_own_rating(registry, hospital):
-    with reverts("RegistrySelfProposal", hospital, Action.CHANGE_RATING):
-        registry.proposeChange(hospital, Action.CHANGE_RATING, 100, {"from": hospital})
+    with reverts("RegistrySelfProposal", hospital, GovernanceAction.CHANGE_RATING):
+        registry.proposeChange(hospital, GovernanceAction.CHANGE_RATING, 100, {"from": hospital})
 
 
 # ─── Never empty; bootstrap ───────────────────────────────────────────────────────────────
@@ -332,8 +334,8 @@ def test_set_falls_back_to_eligible_kinds_when_none_meets_minimum(
     registry, regulator, hospital, hospital2, insurer, pharmacy, voters
 ):
     for member in (hospital, hospital2, insurer):
-        govern(registry, regulator, member, Action.CHANGE_RATING, voters, rating=40)
-    govern(registry, hospital, regulator, Action.CHANGE_RATING, voters, rating=50)
+        govern(registry, regulator, member, GovernanceAction.CHANGE_RATING, voters, rating=40)
+    govern(registry, hospital, regulator, GovernanceAction.CHANGE_RATING, voters, rating=50)
     got = validators(registry)
     assert got[0] == regulator  # 50, then the three at 40 by address
     assert sorted(got) == sorted(str(a) for a in (regulator, hospital, hospital2, insurer))
@@ -342,8 +344,8 @@ def test_set_falls_back_to_eligible_kinds_when_none_meets_minimum(
 
 def test_fallback_ends_once_a_member_meets_minimum(registry, regulator, hospital, hospital2, insurer, voters):
     for member in (hospital2, insurer):
-        govern(registry, regulator, member, Action.CHANGE_RATING, voters, rating=40)
-    govern(registry, hospital, regulator, Action.CHANGE_RATING, voters, rating=50)
+        govern(registry, regulator, member, GovernanceAction.CHANGE_RATING, voters, rating=40)
+    govern(registry, hospital, regulator, GovernanceAction.CHANGE_RATING, voters, rating=50)
     assert validators(registry) == [hospital]  # 80: the others drop out
 
 
@@ -351,7 +353,7 @@ def test_set_is_empty_only_when_no_eligible_member_is_active(make_registry, regu
     # A pharmacy rated 100 against a founder rated 40 passes a suspension alone (100/140 > 2/3).
     registry = make_registry([(pharmacy.address, Kind.PHARMACY, 100)], founder_rating=40)
     assert validators(registry) == [regulator]
-    tx = registry.proposeChange(regulator, Action.SUSPEND, 0, {"from": pharmacy})
+    tx = registry.proposeChange(regulator, GovernanceAction.SUSPEND, 0, {"from": pharmacy})
     assert tx.events["ProposalExecuted"]
     assert validators(registry) == []
 
