@@ -13,10 +13,11 @@ deployed bytecode. A layout is compared as text: each variable's slot, offset, l
 type written out in full (struct members with their own slots and offsets, mapping keys and
 values) without the AST ids that solc puts in type names, which change whenever a file does.
 
-Prints one line per contract: layout same/CHANGED, ABI same/CHANGED, deployed bytecode size before
-and after; then the differences. A contract only in one tree is listed as new or removed. Exit
-code 0 when no contract present in both trees changed its layout or ABI (`--allow-abi-change`
-ignores ABI changes), 1 otherwise, 2 when a tree cannot be compiled.
+Prints one line per contract: layout same/CHANGED, ABI same/CHANGED, and whether the runtime code
+(without its metadata trailer) is identical or its size before -> after; then the differences. A
+contract only in one tree is listed as new or removed. Exit code 0 when no contract present in
+both trees changed its layout or ABI (`--allow-abi-change` ignores ABI changes), 1 otherwise, 2
+when a tree cannot be compiled.
 """
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ class Compiled:
 
     layout: list[str]
     abi: list[str]
-    runtime_size: int
+    runtime: str
+    """The deployed bytecode without its metadata (the CBOR trailer that hashes the sources)."""
+
+    @property
+    def runtime_size(self) -> int:
+        return len(self.runtime) // 2
 
 
 # ─── Compiling a tree ────────────────────────────────────────────────────────────────────────
@@ -111,7 +117,7 @@ def compile_tree(tree: Path) -> dict[str, Compiled]:
             result[f"{source}:{name}"] = Compiled(
                 layout=render_layout(storage),
                 abi=sorted(json.dumps(entry, sort_keys=True) for entry in data.get("abi", [])),
-                runtime_size=len(data.get("evm", {}).get("deployedBytecode", {}).get("object", "")) // 2,
+                runtime=without_metadata(data.get("evm", {}).get("deployedBytecode", {}).get("object", "")),
             )
     return result
 
@@ -131,6 +137,13 @@ def archive_tree(revision: str, into: Path) -> Path:
     # Imports such as @openzeppelin/... resolve through the remapping to the project's node_modules.
     (into / "node_modules").symlink_to(ROOT / "node_modules")
     return into
+
+
+def without_metadata(code: str) -> str:
+    """Hex runtime code without solc's metadata trailer (its last two bytes give its length)."""
+    if len(code) < 4:
+        return code
+    return code[: -(int(code[-4:], 16) * 2 + 4)]
 
 
 # ─── Rendering a layout ──────────────────────────────────────────────────────────────────────
@@ -154,7 +167,8 @@ def render_type(type_id: str, types: dict[str, Any]) -> str:
         return f"mapping({render_type(entry['key'], types)} => {render_type(entry['value'], types)})"
     if "members" in entry:
         members = ", ".join(
-            f"{m['label']}: {render_type(m['type'], types)} @{m['slot']}+{m['offset']}" for m in entry["members"]
+            f"{m['label']}: {render_type(m['type'], types)} @{m['slot']}+{m['offset']}"
+            for m in entry["members"]
         )
         return f"{label} {{{members}}} [{size} bytes]"
     if "base" in entry:
@@ -169,7 +183,7 @@ def compare(before: dict[str, Compiled], after: dict[str, Compiled], allow_abi_c
     changed = 0
     details: list[str] = []
     width = max(len(name) for name in {*before, *after})
-    print(f"{'contract':<{width}}  {'storage layout':<16}{'ABI':<10}runtime bytes before -> after")
+    print(f"{'contract':<{width}}  {'storage layout':<16}{'ABI':<10}runtime code (bytes, without metadata)")
     for name in sorted({*before, *after}):
         old, new = before.get(name), after.get(name)
         if old is None or new is None:
@@ -178,10 +192,13 @@ def compare(before: dict[str, Compiled], after: dict[str, Compiled], allow_abi_c
         layout_same = old.layout == new.layout
         abi_same = old.abi == new.abi
         slots = f"same ({len(new.layout)} vars)" if layout_same else "CHANGED"
-        print(f"{name:<{width}}  {slots:<16}{'same' if abi_same else 'CHANGED':<10}{old.runtime_size} -> {new.runtime_size}")
+        abi = "same" if abi_same else "CHANGED"
+        code = "identical" if old.runtime == new.runtime else f"{old.runtime_size} -> {new.runtime_size}"
+        print(f"{name:<{width}}  {slots:<16}{abi:<10}{code}")
         if not layout_same:
             changed += 1
-            details += [f"--- {name} storage layout", *difflib.unified_diff(old.layout, new.layout, lineterm="", n=1)]
+            diff = difflib.unified_diff(old.layout, new.layout, lineterm="", n=1)
+            details += [f"--- {name} storage layout", *diff]
         if not abi_same:
             changed += 0 if allow_abi_change else 1
             details += [f"--- {name} ABI", *difflib.unified_diff(old.abi, new.abi, lineterm="", n=0)]
