@@ -13,25 +13,24 @@ import {IConsentManager} from "../../interfaces/IConsentManager.sol";
 import {IDrugProvenance} from "../../interfaces/IDrugProvenance.sol";
 import {IEHRIndex} from "../../interfaces/IEHRIndex.sol";
 import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
+import {Actions} from "../libraries/Actions.sol";
+import {ClaimIds} from "../libraries/ClaimIds.sol";
+import {DrugIds} from "../libraries/DrugIds.sol";
+import {KindMasks} from "../libraries/KindMasks.sol";
+import {Purposes} from "../libraries/Purposes.sol";
+import {RecordIds} from "../libraries/RecordIds.sol";
 
 /// @title ClaimsProcessor
 /// @notice Plans, pools, enrolment, automatic adjudication and payment. See {IClaimsProcessor}.
 contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
     using SafeERC20 for IERC20;
+    using RecordIds for IEHRIndex.RecordHeader;
 
     // ─── Constants ──────────────────────────────────────────────────────────────────────────
 
     uint16 private constant BPS = 10_000;
-    uint8 private constant ACTION_READ = 1;
-    uint8 private constant ACTION_APPEND = 2;
-    uint8 private constant PURPOSE_TREAT = 0;
-    uint8 private constant PURPOSE_HPAYMT = 1;
     /// @dev The consent category a dispense is disclosed under (the FHIR resource type).
     bytes32 private constant MEDICATION_DISPENSE = bytes32("MedicationDispense");
-    uint256 private constant PROVIDERS = (1 << uint8(IInstitutionRegistry.Kind.Hospital))
-        | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic))
-        | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital))
-        | (1 << uint8(IInstitutionRegistry.Kind.Laboratory)) | (1 << uint8(IInstitutionRegistry.Kind.Pharmacy));
     bytes32 public constant ENROL_TYPEHASH =
         keccak256("Enrol(uint256 planId,address patient,uint40 start,uint40 end,uint256 nonce,uint256 deadline)");
 
@@ -194,7 +193,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         uint64 billed,
         DrugDispense calldata drug
     ) external nonReentrant returns (bytes32 claimId) {
-        if (!REGISTRY.isActiveAny(msg.sender, PROVIDERS)) revert ClaimsNotProvider(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.BILLING_PROVIDERS)) revert ClaimsNotProvider(msg.sender);
         PlanState storage p = _plan(planId);
         uint40 start = _activeEnrolment(planId, patient);
         if (billed == 0) revert ClaimsZeroAmount();
@@ -236,7 +235,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         r.serviceCommitment = commitment;
         r.billed = billed;
         r.submittedAt = uint40(block.timestamp);
-        claimId = keccak256(abi.encode(r));
+        claimId = ClaimIds.id(r);
         ClaimStatus status = r.maxPayable <= p.autoPayCeiling ? ClaimStatus.Approved : ClaimStatus.Pended;
         bool payNow = status == ClaimStatus.Approved && p.pool >= r.maxPayable;
         if (!payNow) p.reserved += r.maxPayable;
@@ -294,7 +293,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         if (msg.sender != r.provider) revert ClaimsNotClaimParty(claimId, msg.sender);
         if (c.status != ClaimStatus.Denied) revert ClaimsInvalidTransition(claimId, c.status);
         if (c.appealed) revert ClaimsAlreadyAppealed(claimId);
-        if (!REGISTRY.isActiveAny(msg.sender, PROVIDERS)) revert ClaimsNotProvider(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.BILLING_PROVIDERS)) revert ClaimsNotProvider(msg.sender);
         PlanState storage p = _plans[r.planId - 1];
         // The denial gave back what the claim took; take it again from the year as it stands now.
         // The allowed amount is what the plan and the patient shared: maxPayable + patientShare.
@@ -358,7 +357,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         uint256 i = 0;
         while (i < evidence.length) {
             IEHRIndex.RecordHeader calldata h = evidence[i];
-            bytes32 recordId = keccak256(abi.encode(h));
+            bytes32 recordId = h.id();
             if (h.patient != patient || h.custodian != msg.sender) revert ClaimsInvalidEvidence(recordId);
             IEHRIndex.RecordState memory s = EHR.record(recordId);
             if (s.status != IEHRIndex.RecordStatus.Current && s.status != IEHRIndex.RecordStatus.Superseded) {
@@ -370,7 +369,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
             ++i;
             if (previous != bytes32(0)) {
                 do {
-                    if (i == evidence.length || keccak256(abi.encode(evidence[i])) != previous) {
+                    if (i == evidence.length || evidence[i].id() != previous) {
                         revert ClaimsMissingVersion(encounterId, previous);
                     }
                     encounterId = previous;
@@ -381,7 +380,8 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
             }
             if (servicedAt < start) revert ClaimsServiceBeforeCoverage(recordId, servicedAt, start);
             if (_evidenceUsed[encounterId]) revert ClaimsEvidenceAlreadyClaimed(recordId, encounterId);
-            (bool allowed,,) = CONSENT.checkAccess(patient, insurer, recordId, h.category, ACTION_READ, PURPOSE_HPAYMT);
+            (bool allowed,,) =
+                CONSENT.checkAccess(patient, insurer, recordId, h.category, Actions.READ, Purposes.HPAYMT);
             if (!allowed) revert ClaimsNoPaymentConsent(insurer, recordId);
             _evidenceUsed[encounterId] = true;
             if (firstEvidence == bytes32(0)) firstEvidence = recordId;
@@ -391,9 +391,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
     /// @dev The one seam for proving coverage: today a salted Merkle proof; a zero-knowledge proof
     /// of coverage will be a second implementation behind this function.
     function _checkCoverage(bytes32 coveredRoot, Service calldata service) private pure {
-        bytes32 leaf = keccak256(
-            bytes.concat(keccak256(abi.encode(service.commitment, service.allowedAmount, service.gtin)))
-        );
+        bytes32 leaf = ClaimIds.coverageLeaf(service.commitment, service.allowedAmount, service.gtin);
         if (!MerkleProof.verifyCalldata(service.proof, coveredRoot, leaf)) {
             revert ClaimsServiceNotCovered(service.commitment);
         }
@@ -408,18 +406,18 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
         returns (bytes32 dispenseId)
     {
         if (d.lot == bytes20(0)) revert ClaimsDispenseRequired(gtin);
-        bytes32 batchId = keccak256(abi.encode(gtin, d.lot));
-        bytes32 patientRef = keccak256(abi.encode(patient, d.patientSalt));
-        dispenseId = keccak256(abi.encode(batchId, msg.sender, patientRef, d.quantity, d.nonce, d.timestamp));
+        bytes32 batchId = DrugIds.batchId(gtin, d.lot);
+        bytes32 patientRef = DrugIds.patientRef(patient, d.patientSalt);
+        dispenseId = DrugIds.dispenseId(batchId, msg.sender, patientRef, d.quantity, d.nonce, d.timestamp);
         if (!DRUGS.isDispensed(dispenseId)) revert ClaimsInvalidDispense(dispenseId);
         if (_evidenceUsed[dispenseId]) revert ClaimsDispenseAlreadyClaimed(dispenseId);
         if (d.timestamp < start) revert ClaimsServiceBeforeCoverage(dispenseId, d.timestamp, start);
         (bool allowed,,) =
-            CONSENT.checkAccess(patient, insurer, dispenseId, MEDICATION_DISPENSE, ACTION_READ, PURPOSE_HPAYMT);
+            CONSENT.checkAccess(patient, insurer, dispenseId, MEDICATION_DISPENSE, Actions.READ, Purposes.HPAYMT);
         if (!allowed) revert ClaimsNoPaymentConsent(insurer, dispenseId);
         // As EHRIndex asks of a record's custodian at anchoring (category or all data).
         (bool treated,,) =
-            CONSENT.checkAccess(patient, msg.sender, bytes32(0), MEDICATION_DISPENSE, ACTION_APPEND, PURPOSE_TREAT);
+            CONSENT.checkAccess(patient, msg.sender, bytes32(0), MEDICATION_DISPENSE, Actions.APPEND, Purposes.TREAT);
         if (!treated) revert ClaimsNoTreatmentRelationship(patient, msg.sender);
         _evidenceUsed[dispenseId] = true;
     }
@@ -549,7 +547,7 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
     }
 
     function _claim(ClaimRecord calldata r) private view returns (bytes32 claimId, ClaimState storage c) {
-        claimId = keccak256(abi.encode(r));
+        claimId = ClaimIds.idCalldata(r);
         c = _claims[claimId];
         if (c.status == ClaimStatus.None) revert ClaimsUnknownClaim(claimId);
     }
@@ -604,13 +602,13 @@ contract ClaimsProcessor is IClaimsProcessor, EIP712, Nonces, ReentrancyGuard {
 
     /// @inheritdoc IClaimsProcessor
     function claimIdOf(ClaimRecord calldata record) external pure returns (bytes32) {
-        return keccak256(abi.encode(record));
+        return ClaimIds.idCalldata(record);
     }
 
     /// @inheritdoc IClaimsProcessor
     function encounterOf(IEHRIndex.RecordHeader[] calldata versions) external pure returns (bytes32 encounterId) {
         for (uint256 i = 0; i < versions.length; ++i) {
-            bytes32 id = keccak256(abi.encode(versions[i]));
+            bytes32 id = versions[i].id();
             if (i > 0 && id != versions[i - 1].previous) revert ClaimsMissingVersion(encounterId, versions[i - 1].previous);
             encounterId = id;
         }

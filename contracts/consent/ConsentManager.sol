@@ -7,6 +7,9 @@ import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IConsentManager} from "../../interfaces/IConsentManager.sol";
 import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
+import {Actions} from "../libraries/Actions.sol";
+import {KindMasks} from "../libraries/KindMasks.sol";
+import {Purposes} from "../libraries/Purposes.sol";
 
 /// @title ConsentManager
 /// @notice Patient consent, guardians and break-glass. See {IConsentManager}.
@@ -17,17 +20,17 @@ import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
 contract ConsentManager is IConsentManager, EIP712, Nonces {
     // ─── Constants ──────────────────────────────────────────────────────────────────────────
 
-    uint8 public constant ACTION_READ = 1;
-    uint8 public constant ACTION_APPEND = 2;
-    uint8 public constant ACTION_SHARE = 4;
-    uint8 private constant ALL_ACTIONS = 7;
+    /// @dev The consent actions of {Actions}, public so that clients can read them.
+    uint8 public constant ACTION_READ = Actions.READ;
+    uint8 public constant ACTION_APPEND = Actions.APPEND;
+    uint8 public constant ACTION_SHARE = Actions.SHARE;
 
-    /// @dev HL7 v3 PurposeOfUse codes, as indices (bit `1 << index` in a purposes bitmap).
-    uint8 public constant PURPOSE_TREAT = 0;
-    uint8 public constant PURPOSE_HPAYMT = 1;
-    uint8 public constant PURPOSE_HRESCH = 2;
-    uint8 public constant PURPOSE_ETREAT = 3;
-    uint8 private constant ALL_PURPOSES = 15;
+    /// @dev The HL7 v3 PurposeOfUse indices of {Purposes} (bit `1 << index` in a purposes bitmap),
+    /// public so that clients can read them.
+    uint8 public constant PURPOSE_TREAT = Purposes.TREAT;
+    uint8 public constant PURPOSE_HPAYMT = Purposes.HPAYMT;
+    uint8 public constant PURPOSE_HRESCH = Purposes.HRESCH;
+    uint8 public constant PURPOSE_ETREAT = Purposes.ETREAT;
 
     uint40 public constant NO_END = type(uint40).max;
     uint40 private constant MAX_BREAK_GLASS = 72 hours;
@@ -46,10 +49,6 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     );
     bytes32 public constant REVOKE_TYPEHASH =
         keccak256("Revoke(bytes32 grantId,address signer,uint256 nonce,uint256 deadline)");
-
-    uint256 private constant CARE_PROVIDERS = (1 << uint8(IInstitutionRegistry.Kind.Hospital))
-        | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic))
-        | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital));
 
     // ─── Storage ────────────────────────────────────────────────────────────────────────────
 
@@ -188,7 +187,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
 
     /// @inheritdoc IConsentManager
     function openBreakGlass(address patient, bytes32 justificationDigest) external returns (uint256 sessionId) {
-        if (!REGISTRY.isActiveAny(msg.sender, CARE_PROVIDERS)) revert ConsentNotCareProvider(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.CARE_PROVIDERS)) revert ConsentNotCareProvider(msg.sender);
         if (patient == address(0)) revert ConsentZeroAddress();
         if (patient == msg.sender) revert ConsentSelfGrant(patient);
         if (justificationDigest == bytes32(0)) revert ConsentMissingJustification();
@@ -293,8 +292,8 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         bool scopeOk = (t.scopeKind == ScopeKind.All && t.scopeValue == bytes32(0))
             || ((t.scopeKind == ScopeKind.Record || t.scopeKind == ScopeKind.Category) && t.scopeValue != bytes32(0));
         if (!scopeOk) revert ConsentInvalidScope(t.scopeKind, t.scopeValue);
-        if (t.actions == 0 || t.actions & ~ALL_ACTIONS != 0) revert ConsentInvalidActions(t.actions);
-        if (t.purposes == 0 || t.purposes & ~ALL_PURPOSES != 0) revert ConsentUnknownPurpose(t.purposes);
+        if (t.actions == 0 || t.actions & ~Actions.ALL != 0) revert ConsentInvalidActions(t.actions);
+        if (t.purposes == 0 || t.purposes & ~Purposes.ALL != 0) revert ConsentUnknownPurpose(t.purposes);
         if (t.notAfter < t.notBefore || t.notAfter < block.timestamp || t.notBefore > type(uint32).max) {
             revert ConsentInvalidWindow(t.notBefore, t.notAfter);
         }
@@ -381,15 +380,15 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         uint8 action,
         uint8 purpose
     ) external view returns (bool allowed, bytes32 grantId, bool breakGlass) {
-        if (action == 0 || action & (action - 1) != 0 || action > ACTION_SHARE) revert ConsentInvalidActions(action);
-        if (purpose > PURPOSE_ETREAT) revert ConsentUnknownPurpose(purpose);
+        if (action == 0 || action & (action - 1) != 0 || action > Actions.SHARE) revert ConsentInvalidActions(action);
+        if (!Purposes.isKnown(purpose)) revert ConsentUnknownPurpose(purpose);
         if (accessor == patient) return (true, bytes32(0), false);
         // An institution's grants stop working while it is not active; persons are not members.
         IInstitutionRegistry.Status status = REGISTRY.statusOf(accessor);
         if (status != IInstitutionRegistry.Status.None && status != IInstitutionRegistry.Status.Active) {
             return (false, bytes32(0), false);
         }
-        uint8 purposeBit = uint8(1) << purpose;
+        uint8 purposeBit = Purposes.bit(purpose);
         if (recordId != bytes32(0)) {
             grantId = _grantId(patient, accessor, ScopeKind.Record, recordId);
             if (_permits(grantId, action, purposeBit)) return (true, grantId, false);
@@ -401,7 +400,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         grantId = _grantId(patient, accessor, ScopeKind.All, bytes32(0));
         if (_permits(grantId, action, purposeBit)) return (true, grantId, false);
 
-        if (action == ACTION_READ && purpose == PURPOSE_ETREAT) {
+        if (action == Actions.READ && purpose == Purposes.ETREAT) {
             // Only the pair's latest session counts: an earlier one was replaced when it opened.
             uint256 sessionId = _pairs[_pairKey(patient, accessor)].latestSession;
             if (

@@ -5,22 +5,18 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 import {IEHRIndex} from "../../interfaces/IEHRIndex.sol";
 import {IConsentManager} from "../../interfaces/IConsentManager.sol";
 import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
+import {Actions} from "../libraries/Actions.sol";
+import {KindMasks} from "../libraries/KindMasks.sol";
+import {Purposes} from "../libraries/Purposes.sol";
+import {RecordIds} from "../libraries/RecordIds.sol";
 
 /// @title EHRIndex
 /// @notice Index of encrypted off-chain health records with consent-checked, audited access.
 /// See {IEHRIndex}.
 contract EHRIndex is IEHRIndex {
+    using RecordIds for RecordHeader;
+
     // ─── Constants ──────────────────────────────────────────────────────────────────────────
-
-    uint8 private constant ACTION_READ = 1;
-    uint8 private constant ACTION_APPEND = 2;
-    uint8 private constant PURPOSE_TREAT = 0;
-    uint8 private constant PURPOSE_ETREAT = 3; // the highest PurposeOfUse index (see IConsentManager)
-
-    uint256 private constant CUSTODIANS = (1 << uint8(IInstitutionRegistry.Kind.Hospital))
-        | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic))
-        | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital))
-        | (1 << uint8(IInstitutionRegistry.Kind.Laboratory));
 
     // CIDv1 prefix bytes: version 1, codec raw (0x55) or dag-pb (0x70), sha2-256 (0x12) of 32 bytes.
     uint256 private constant CID_LENGTH = 36;
@@ -56,7 +52,7 @@ contract EHRIndex is IEHRIndex {
         external
         returns (bytes32 recordId)
     {
-        bytes32 previousId = _idOf(previous);
+        bytes32 previousId = previous.id();
         RecordState storage old = _records[previousId];
         if (old.status == RecordStatus.None) revert EHRUnknownRecord(previousId);
         if (old.status != RecordStatus.Current) revert EHRRecordNotCurrent(previousId, old.status);
@@ -73,7 +69,7 @@ contract EHRIndex is IEHRIndex {
         RecordState storage r = _existing(recordId);
         if (r.custodian != msg.sender) revert EHRCustodianMismatch(r.custodian, msg.sender);
         // A suspended or revoked custodian keeps its records but may no longer change them.
-        if (!REGISTRY.isActiveAny(msg.sender, CUSTODIANS)) revert EHRNotCustodian(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.CUSTODIANS)) revert EHRNotCustodian(msg.sender);
         if (r.status != RecordStatus.Current) revert EHRRecordNotCurrent(recordId, r.status);
         if (reason == 0) revert EHRInvalidReason();
         r.status = RecordStatus.EnteredInError;
@@ -82,7 +78,7 @@ contract EHRIndex is IEHRIndex {
 
     /// @inheritdoc IEHRIndex
     function accessRecord(RecordHeader calldata header, uint8 purpose) external returns (bytes32 recordId) {
-        recordId = _idOf(header);
+        recordId = header.id();
         RecordState storage r = _existing(recordId);
         if (r.status == RecordStatus.EnteredInError) revert EHRRecordEnteredInError(recordId);
         _audit(recordId, header, purpose);
@@ -90,7 +86,7 @@ contract EHRIndex is IEHRIndex {
 
     /// @inheritdoc IEHRIndex
     function anchorBatch(bytes32 root, uint32 count, bytes calldata cid) external returns (uint256 batchId) {
-        if (!REGISTRY.isActiveAny(msg.sender, CUSTODIANS)) revert EHRNotCustodian(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.CUSTODIANS)) revert EHRNotCustodian(msg.sender);
         if (root == bytes32(0)) revert EHRInvalidDigest();
         if (count == 0) revert EHREmptyBatch();
         _checkCid(cid);
@@ -119,7 +115,7 @@ contract EHRIndex is IEHRIndex {
         uint16 reason
     ) external {
         if (header.custodian != msg.sender) revert EHRCustodianMismatch(header.custodian, msg.sender);
-        if (!REGISTRY.isActiveAny(msg.sender, CUSTODIANS)) revert EHRNotCustodian(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.CUSTODIANS)) revert EHRNotCustodian(msg.sender);
         bytes32 recordId = _provenInBatch(header, batchId, proof);
         RecordState storage r = _records[recordId];
         // A batched record has no state until it is retracted: any state means it already was.
@@ -135,12 +131,12 @@ contract EHRIndex is IEHRIndex {
 
     function _anchor(RecordHeader calldata h, bytes calldata cid) private returns (bytes32 recordId) {
         if (h.custodian != msg.sender) revert EHRCustodianMismatch(h.custodian, msg.sender);
-        if (!REGISTRY.isActiveAny(msg.sender, CUSTODIANS)) revert EHRNotCustodian(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.CUSTODIANS)) revert EHRNotCustodian(msg.sender);
         if (h.patient == address(0) || h.patient == msg.sender) revert EHRInvalidPatient(h.patient);
         if (h.fingerprint == bytes32(0) || h.category == bytes32(0)) revert EHRInvalidDigest();
         _checkCid(cid);
         _checkTreatment(h);
-        recordId = _idOf(h);
+        recordId = h.id();
         RecordState storage r = _records[recordId];
         if (r.status != RecordStatus.None) revert EHRRecordExists(recordId);
         r.custodian = msg.sender;
@@ -150,20 +146,21 @@ contract EHRIndex is IEHRIndex {
     }
 
     function _checkTreatment(RecordHeader calldata h) private view {
-        (bool allowed,,) = CONSENT.checkAccess(h.patient, h.custodian, bytes32(0), h.category, ACTION_APPEND, PURPOSE_TREAT);
+        (bool allowed,,) =
+            CONSENT.checkAccess(h.patient, h.custodian, bytes32(0), h.category, Actions.APPEND, Purposes.TREAT);
         if (!allowed) revert EHRNoTreatmentRelationship(h.patient, h.custodian, h.category);
     }
 
     function _audit(bytes32 recordId, RecordHeader calldata h, uint8 purpose) private {
         // Checked for every caller: the patient's and custodian's own reads skip the consent check,
         // which is where an unknown purpose would otherwise be refused.
-        if (purpose > PURPOSE_ETREAT) revert EHRUnknownPurpose(purpose);
+        if (!Purposes.isKnown(purpose)) revert EHRUnknownPurpose(purpose);
         bytes32 authorization;
         bool breakGlass;
         if (msg.sender != h.patient && msg.sender != h.custodian) {
             bool allowed;
             (allowed, authorization, breakGlass) =
-                CONSENT.checkAccess(h.patient, msg.sender, recordId, h.category, ACTION_READ, purpose);
+                CONSENT.checkAccess(h.patient, msg.sender, recordId, h.category, Actions.READ, purpose);
             if (!allowed) revert EHRAccessDenied(recordId, msg.sender, purpose);
         }
         emit RecordAccessed(recordId, msg.sender, h.patient, purpose, authorization, breakGlass);
@@ -186,8 +183,8 @@ contract EHRIndex is IEHRIndex {
         returns (bytes32 recordId)
     {
         Batch storage b = _batch(batchId);
-        recordId = _idOf(header);
-        if (header.custodian != b.custodian || !MerkleProof.verifyCalldata(proof, b.root, _leaf(recordId))) {
+        recordId = header.id();
+        if (header.custodian != b.custodian || !MerkleProof.verifyCalldata(proof, b.root, RecordIds.leaf(recordId))) {
             revert EHRInvalidProof(recordId, batchId);
         }
     }
@@ -197,20 +194,11 @@ contract EHRIndex is IEHRIndex {
         return _batches[batchId - 1];
     }
 
-    function _idOf(RecordHeader calldata h) private pure returns (bytes32) {
-        return keccak256(abi.encode(h));
-    }
-
-    /// @dev Double hashing keeps a leaf from ever equalling an inner node (second-preimage safety).
-    function _leaf(bytes32 recordId) private pure returns (bytes32) {
-        return keccak256(bytes.concat(recordId));
-    }
-
     // ─── Views ──────────────────────────────────────────────────────────────────────────────
 
     /// @inheritdoc IEHRIndex
     function recordIdOf(RecordHeader calldata header) external pure returns (bytes32) {
-        return _idOf(header);
+        return header.id();
     }
 
     /// @inheritdoc IEHRIndex
@@ -230,12 +218,13 @@ contract EHRIndex is IEHRIndex {
         returns (bool)
     {
         Batch storage b = _batch(batchId);
-        return header.custodian == b.custodian && MerkleProof.verifyCalldata(proof, b.root, _leaf(_idOf(header)));
+        return header.custodian == b.custodian
+            && MerkleProof.verifyCalldata(proof, b.root, RecordIds.leaf(header.id()));
     }
 
     /// @inheritdoc IEHRIndex
     function isValidRecord(RecordHeader calldata header) external view returns (bool) {
-        RecordStatus status = _records[_idOf(header)].status;
+        RecordStatus status = _records[header.id()].status;
         return status == RecordStatus.Current || status == RecordStatus.Superseded;
     }
 }

@@ -4,6 +4,8 @@ pragma solidity 0.8.28;
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IDrugProvenance} from "../../interfaces/IDrugProvenance.sol";
 import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
+import {DrugIds} from "../libraries/DrugIds.sol";
+import {KindMasks} from "../libraries/KindMasks.sol";
 
 /// @title DrugProvenance
 /// @notice GS1-identified batches, two-step custody, dispensing and recall. See {IDrugProvenance}.
@@ -12,15 +14,6 @@ import {IInstitutionRegistry} from "../../interfaces/IInstitutionRegistry.sol";
 contract DrugProvenance is IDrugProvenance {
     // ─── Constants ──────────────────────────────────────────────────────────────────────────
 
-    uint256 private constant RECIPIENTS = (1 << uint8(IInstitutionRegistry.Kind.Distributor))
-        | (1 << uint8(IInstitutionRegistry.Kind.Pharmacy)) | (1 << uint8(IInstitutionRegistry.Kind.Hospital))
-        | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital))
-        | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic));
-    uint256 private constant DISPENSERS = (1 << uint8(IInstitutionRegistry.Kind.Pharmacy))
-        | (1 << uint8(IInstitutionRegistry.Kind.Hospital)) | (1 << uint8(IInstitutionRegistry.Kind.SpecialistHospital))
-        | (1 << uint8(IInstitutionRegistry.Kind.CommunityClinic));
-    /// @dev Who may hold units and so ship them: the recipients and the batch's manufacturer.
-    uint256 private constant HOLDERS = RECIPIENTS | (1 << uint8(IInstitutionRegistry.Kind.Manufacturer));
     uint64 private constant MAX_GTIN = 99_999_999_999_999; // the largest 14-digit number
 
     // ─── Storage ────────────────────────────────────────────────────────────────────────────
@@ -72,7 +65,7 @@ contract DrugProvenance is IDrugProvenance {
         if (lot == bytes20(0) || quantity == 0 || expiry <= manufacturedAt || certificateDigest == bytes32(0)) {
             revert DrugInvalidBatch();
         }
-        batchId = _batchId(gtin, lot);
+        batchId = DrugIds.batchId(gtin, lot);
         if (_batches[batchId].status != BatchStatus.None) revert DrugBatchExists(batchId);
         _batches[batchId] = Batch({
             manufacturer: msg.sender,
@@ -99,8 +92,8 @@ contract DrugProvenance is IDrugProvenance {
         Batch storage b = _requireActive(batchId);
         uint40 expiry = b.expiry;
         if (block.timestamp >= expiry) revert DrugBatchExpired(batchId, expiry);
-        if (!REGISTRY.isActiveAny(msg.sender, HOLDERS)) revert DrugHolderNotActive(msg.sender);
-        if (to == msg.sender || !REGISTRY.isActiveAny(to, RECIPIENTS)) revert DrugInvalidRecipient(to);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.HOLDERS)) revert DrugHolderNotActive(msg.sender);
+        if (to == msg.sender || !REGISTRY.isActiveAny(to, KindMasks.RECIPIENTS)) revert DrugInvalidRecipient(to);
         Holding storage h = _holdings[batchId][msg.sender];
         uint64 available = h.available;
         if (quantity == 0 || quantity > available) {
@@ -114,7 +107,7 @@ contract DrugProvenance is IDrugProvenance {
             nonce: available,
             shippedAt: uint40(block.timestamp)
         });
-        shipmentId = keccak256(abi.encode(ref));
+        shipmentId = DrugIds.shipmentId(ref);
         if (_shipments[shipmentId] != ShipmentStatus.None) revert DrugShipmentExists(shipmentId);
         // Cannot underflow: quantity <= available was checked above.
         unchecked {
@@ -131,7 +124,7 @@ contract DrugProvenance is IDrugProvenance {
         if (msg.sender != ref.to) revert DrugNotParty(shipmentId, msg.sender);
         _requireActive(ref.batchId);
         // No expiry check: units in transit are received where they physically are (see the interface).
-        if (!REGISTRY.isActiveAny(msg.sender, RECIPIENTS)) revert DrugHolderNotActive(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.RECIPIENTS)) revert DrugHolderNotActive(msg.sender);
         _shipments[shipmentId] = ShipmentStatus.Received;
         _holdings[ref.batchId][ref.from].inTransit -= ref.quantity;
         _holdings[ref.batchId][ref.to].available += ref.quantity;
@@ -152,7 +145,7 @@ contract DrugProvenance is IDrugProvenance {
     /// @inheritdoc IDrugProvenance
     function dispense(bytes32 batchId, uint64 quantity, bytes32 patientRef) external returns (bytes32 dispenseId) {
         Batch storage b = _requireActive(batchId);
-        if (!REGISTRY.isActiveAny(msg.sender, DISPENSERS)) revert DrugNotDispenser(msg.sender);
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.DISPENSERS)) revert DrugNotDispenser(msg.sender);
         if (block.timestamp >= b.expiry) revert DrugBatchExpired(batchId, b.expiry);
         if (patientRef == bytes32(0)) revert DrugInvalidPatientRef();
         Holding storage h = _holdings[batchId][msg.sender];
@@ -160,7 +153,7 @@ contract DrugProvenance is IDrugProvenance {
         if (quantity == 0 || quantity > available) {
             revert DrugInsufficientHolding(batchId, msg.sender, available, quantity);
         }
-        dispenseId = keccak256(abi.encode(batchId, msg.sender, patientRef, quantity, available, block.timestamp));
+        dispenseId = DrugIds.dispenseId(batchId, msg.sender, patientRef, quantity, available, block.timestamp);
         // A receive or cancellation can restore `available` within the second: one id, one dispense.
         if (_dispensed[dispenseId]) revert DrugDispenseExists(dispenseId);
         // Cannot underflow: quantity <= available was checked above.
@@ -270,14 +263,10 @@ contract DrugProvenance is IDrugProvenance {
     }
 
     function _pendingShipment(ShipmentRef calldata ref) private view returns (bytes32 shipmentId) {
-        shipmentId = keccak256(abi.encode(ref));
+        shipmentId = DrugIds.shipmentIdCalldata(ref);
         ShipmentStatus status = _shipments[shipmentId];
         if (status == ShipmentStatus.None) revert DrugUnknownShipment(shipmentId);
         if (status != ShipmentStatus.Pending) revert DrugShipmentNotPending(shipmentId, status);
-    }
-
-    function _batchId(uint64 gtin, bytes20 lot) private pure returns (bytes32) {
-        return keccak256(abi.encode(gtin, lot));
     }
 
     /// @dev The rule of {IDrugProvenance-registerProduct}: the value of a GTIN's 14-digit form (so
@@ -302,7 +291,7 @@ contract DrugProvenance is IDrugProvenance {
 
     /// @inheritdoc IDrugProvenance
     function batchIdOf(uint64 gtin, bytes20 lot) external pure returns (bytes32) {
-        return _batchId(gtin, lot);
+        return DrugIds.batchId(gtin, lot);
     }
 
     /// @inheritdoc IDrugProvenance
@@ -336,10 +325,10 @@ contract DrugProvenance is IDrugProvenance {
         view
         returns (bool genuine, BatchStatus status, uint40 expiry)
     {
-        Batch storage b = _batches[_batchId(gtin, lot)];
+        Batch storage b = _batches[DrugIds.batchId(gtin, lot)];
         status = b.status;
         expiry = b.expiry;
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(serial))));
+        bytes32 leaf = DrugIds.serialLeaf(serial);
         genuine = status != BatchStatus.None && b.serialsRoot != bytes32(0)
             && MerkleProof.verifyCalldata(proof, b.serialsRoot, leaf);
     }
