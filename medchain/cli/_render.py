@@ -78,7 +78,6 @@ def show_rows(
         data = [{c.json_key: plain(c.value(r)) for c in columns} for r in rows]
         click.echo(json.dumps(data, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -88,7 +87,7 @@ def show_rows(
         table.add_row(*(text(c.value(r), c.short) for c in columns))
     if not rows:
         table.caption = "(none)"
-    Console().print(table)
+    _console().print(table)
 
 
 def show_fields(as_json: bool, title: str, fields: dict[str, Any], field: str | None = None) -> None:
@@ -98,7 +97,6 @@ def show_fields(as_json: bool, title: str, fields: dict[str, Any], field: str | 
     if as_json:
         click.echo(json.dumps({k: plain(v) for k, v in fields.items()}, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_header=False)
@@ -106,7 +104,7 @@ def show_fields(as_json: bool, title: str, fields: dict[str, Any], field: str | 
     table.add_column("value", overflow="fold")
     for key, value in fields.items():
         table.add_row(key.replace("_", " "), text(value))
-    Console().print(table)
+    _console().print(table)
 
 
 def _pick(field: str, names: list[str]) -> str:
@@ -122,3 +120,11 @@ def _bare(value: Any) -> str:
     if isinstance(shown, str):
         return shown
     return json.dumps(shown)
+
+
+def _console() -> Any:
+    """A console as wide as the terminal; piped output gets room for 32-byte ids on one line."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
