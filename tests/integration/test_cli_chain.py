@@ -207,3 +207,29 @@ def test_help_is_fast_and_lists_every_group():
         "demo",
     ):
         assert f"  {group} " in result.stdout
+
+
+def test_demo_keep_leaves_a_chain_the_other_commands_find(tmp_path):
+    env = {
+        **os.environ,
+        "MEDCHAIN_HOME": str(tmp_path / "home"),
+        "MEDCHAIN_CHAIN_PORT": str(free_port()),
+        "MEDCHAIN_PASSWORD": "demo password",
+        "PATH": f"{ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}",
+    }
+    for name in ("MEDCHAIN_RPC", "MEDCHAIN_MANIFEST", "MEDCHAIN_PRIVATE_KEY"):
+        env.pop(name, None)
+    try:
+        demo = medchain(env, "demo", "--keep")
+        assert demo.returncode == 0, demo.stderr[-2000:]
+        assert "try next:" in demo.stdout
+        # No --rpc, no --manifest: the chain and the deployment are found where demo --keep left them.
+        members = json.loads(medchain(env, "--json", "institution", "list").stdout)
+        assert len(members) >= 8
+        report = medchain(env, "--json", "--from", "insurer", "claim", "report", "1")
+        assert report.returncode == 0, report.stderr
+        assert json.loads(report.stdout)["claims"] >= 1
+        status = json.loads(medchain(env, "--json", "chain", "status").stdout)
+        assert status["suite"] == "deployed"
+    finally:
+        medchain(env, "chain", "down")
