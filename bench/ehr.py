@@ -167,6 +167,9 @@ def _access_and_retraction_gas(chain, suite, acct, hospital, lab) -> list[tuple[
         chain.transact(fn.anchor(h, cid_bytes(crypto_cid(f"a{i}".encode()))), hospital)
     by_reader = [chain.transact(fn.accessRecord(h, 0), reader)["gasUsed"] for h in headers[:3]]
     by_patient = [chain.transact(fn.accessRecord(h, 0), patient)["gasUsed"] for h in headers[:3]]
+    stranger = acct[17]  # no consent: the attempt is recorded (AccessDenied), not reverted
+    tried_granted = [chain.transact(fn.tryAccessRecord(h, 0), reader)["gasUsed"] for h in headers[:3]]
+    tried_denied = [chain.transact(fn.tryAccessRecord(h, 0), stranger)["gasUsed"] for h in headers[:3]]
     retract = [chain.transact(fn.markEnteredInError(_rid(h), 2), hospital)["gasUsed"] for h in headers[3:]]
     batched = [(patient, lab, hashlib.sha256(f"b{i}".encode()).digest(), obs, b"\0" * 32) for i in range(8)]
     tree = MerkleTree([_rid(h) for h in batched])
@@ -180,6 +183,12 @@ def _access_and_retraction_gas(chain, suite, acct, hospital, lab) -> list[tuple[
     rows = [
         ("accessRecord by a consented reader", f"{int(statistics.median(by_reader)):,}", "median of 3"),
         ("accessRecord by the patient", f"{int(statistics.median(by_patient)):,}", "median of 3"),
+        ("tryAccessRecord, permitted", f"{int(statistics.median(tried_granted)):,}", "median of 3"),
+        (
+            "tryAccessRecord, refused (AccessDenied)",
+            f"{int(statistics.median(tried_denied)):,}",
+            "median of 3",
+        ),
         (
             "accessBatchedRecord (8-record batch)",
             f"{int(statistics.median(batched_access)):,}",

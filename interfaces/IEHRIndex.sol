@@ -129,6 +129,14 @@ interface IEHRIndex {
         bytes32 authorization,
         bool breakGlass
     );
+    /// @notice A refused attempt to read a record (audit controls log failures too). Emitted by
+    /// {tryAccessRecord} and {tryAccessBatchedRecord} instead of reverting; nothing is released on
+    /// it: a custodian's gateway releases a key only on a {RecordAccessed} event.
+    /// @param recordId The record the caller tried to read.
+    /// @param accessor Who tried.
+    /// @param patient Whose record.
+    /// @param purpose The PurposeOfUse index the caller named.
+    event AccessDenied(bytes32 indexed recordId, address indexed accessor, address indexed patient, uint8 purpose);
     /// @notice Emitted when a batch root is anchored.
     /// @param cid CID of the batch index (headers and ciphertext CIDs of its records) in the store.
     event BatchAnchored(uint256 indexed batchId, address indexed custodian, bytes32 root, uint32 count, bytes cid);
@@ -166,6 +174,23 @@ interface IEHRIndex {
     /// The patient and the custodian always pass (and are audited too). Any caller naming a purpose
     /// above 3 (not a PurposeOfUse index) gets {EHRUnknownPurpose}.
     function accessRecord(RecordHeader calldata header, uint8 purpose) external returns (bytes32 recordId);
+
+    /// @notice Like {accessRecord}, but a refusal for lack of consent is recorded instead of
+    /// reverted: emits {RecordAccessed} and returns true when consent permits the read, emits
+    /// {AccessDenied} and returns false when it does not, so that the attempt stays in the audit
+    /// trail. An unknown record, a record entered in error and an unknown purpose still revert
+    /// (they are not consent decisions).
+    function tryAccessRecord(RecordHeader calldata header, uint8 purpose) external returns (bool granted);
+
+    /// @notice {accessBatchedRecord} with a refusal recorded as {AccessDenied} instead of reverted
+    /// (see {tryAccessRecord}). A wrong proof, a retracted record or a missing treatment
+    /// relationship of the batch's custodian still revert.
+    function tryAccessBatchedRecord(
+        RecordHeader calldata header,
+        uint256 batchId,
+        bytes32[] calldata proof,
+        uint8 purpose
+    ) external returns (bool granted);
 
     /// @notice Anchors the Merkle root of `count` records (leaves: keccak256(bytes.concat(recordId)))
     /// and the CID of the batch index. Caller: an active custodian institution. Emits {BatchAnchored}.

@@ -244,12 +244,13 @@ def ehr_step(
             "(audited on chain, authenticated at the gateway, decrypted, commitment ok)"
         )
         for who, rec in ((hospital2, records["Condition"]), (outsider, obs)):
-            try:
-                ehr.access(who, rec, Purpose.TREAT)
-                out.print(f"[red]unexpected: {who} was allowed to read[/red]")
-            except ContractRevert as exc:
-                who_name = names.get(who, "an outsider")
-                out.print(f"  {who_name} reading the {rec.header.category_text}: refused ({exc.error})")
+            who_name = names.get(who, "an outsider")
+            if ehr.attempt(who, rec, Purpose.TREAT):
+                out.print(f"[red]unexpected: {who_name} was allowed to read[/red]")
+            else:
+                out.print(f"  {who_name} reading the {rec.header.category_text}: refused, recorded on chain")
+        denied = ehr.denied_attempts(patient=patient.address)
+        out.print(f"  the patient's audit trail shows {len(denied)} refused attempts (AccessDenied events)")
         try:
             client.read(ehr, obs.id, Account.from_key(keys[outsider]))
             out.print("[red]unexpected: the gateway released to an outsider[/red]")

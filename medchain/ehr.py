@@ -40,6 +40,7 @@ __all__ = [
     "AccessEvent",
     "AccessNotPermittedError",
     "AnchoredRecord",
+    "DeniedAccess",
     "EHRClient",
     "FhirValidationError",
     "IntegrityError",
@@ -181,6 +182,20 @@ class RecordEvent:
     break_glass: bool = False
     reason: int | None = None
     next_version: RecordId | None = None
+
+
+@dataclass(frozen=True)
+class DeniedAccess:
+    """A refused attempt to read a record (an ``AccessDenied`` event): who tried, which record,
+    for what purpose, and when. Nothing was released."""
+
+    record_id: RecordId
+    accessor: str
+    patient: str
+    purpose: Purpose
+    block: int
+    timestamp: int
+    tx: str
 
 
 @dataclass(frozen=True)
@@ -422,6 +437,53 @@ class EHRClient(ContractClient):
                 int(purpose),
             )
         return self._send(reader, "accessRecord", record.header.as_tuple(), int(purpose))
+
+    def attempt(self, reader: Sender, record: AnchoredRecord, purpose: Purpose) -> bool:
+        """Asks the chain for access, leaving a trace either way: True with the ``RecordAccessed``
+        audit event when consent permits, False with an ``AccessDenied`` event when it does not.
+
+        Raises:
+            ContractRevert: the record is unknown or entered in error, the purpose is unknown, or
+                (batched) the proof or the custodian's treatment relationship fails.
+        """
+        if record.batch_id:
+            receipt = self._send(
+                reader,
+                "tryAccessBatchedRecord",
+                record.header.as_tuple(),
+                record.batch_id,
+                list(record.proof),
+                int(purpose),
+            )
+        else:
+            receipt = self._send(reader, "tryAccessRecord", record.header.as_tuple(), int(purpose))
+        return bool(self._emitted(receipt, "RecordAccessed"))
+
+    def denied_attempts(
+        self, patient: str | None = None, record_id: bytes | None = None, accessor: str | None = None
+    ) -> list[DeniedAccess]:
+        """``AccessDenied`` events (refused attempts), optionally filtered, in chain order."""
+        filters: dict[str, Any] = {}
+        if patient:
+            filters["patient"] = Web3.to_checksum_address(patient)
+        if record_id:
+            filters["recordId"] = record_id
+        if accessor:
+            filters["accessor"] = Web3.to_checksum_address(accessor)
+        logs = self._events("AccessDenied", **filters)
+        times = self.chain.block_times(sorted({int(log["blockNumber"]) for log in logs}))
+        return [
+            DeniedAccess(
+                record_id=RecordId(bytes(log["args"]["recordId"])),
+                accessor=log["args"]["accessor"],
+                patient=log["args"]["patient"],
+                purpose=Purpose(log["args"]["purpose"]),
+                block=int(log["blockNumber"]),
+                timestamp=times[int(log["blockNumber"])],
+                tx=log["transactionHash"].to_0x_hex(),
+            )
+            for log in logs
+        ]
 
     def open(self, release: Release, reader_private_key: bytes) -> dict[str, Any]:
         """Decrypts a release and checks it against the anchored commitment; returns the resource.

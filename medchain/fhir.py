@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from medchain.claims import CODE_SYSTEMS, ClaimEvidence, ClaimTimeline, ClaimView, CoveredService
 from medchain.consent import BreakGlassSession, Grant
-from medchain.ehr import AccessEvent
+from medchain.ehr import AccessEvent, DeniedAccess
 from medchain.errors import MedChainError
 from medchain.types import NO_END, Actions, ClaimStatus, GrantStatus, Purpose, ScopeKind, category_text
 
@@ -297,6 +297,26 @@ def access_audit_events(events: list[AccessEvent], chain_id: int, observer: str)
             recorded_at=e.timestamp,
             record_id=e.record_id,
             break_glass=e.break_glass,
+        )
+        for e in events
+    ]
+
+
+def denied_audit_events(events: list[DeniedAccess], chain_id: int, observer: str) -> list[dict[str, Any]]:
+    """Refused attempts (``EHRClient.denied_attempts``) as FHIR AuditEvents with a failure outcome
+    (4, a handled refusal) and the reason in ``outcomeDesc``."""
+    return [
+        audit_event_resource(
+            chain_id=chain_id,
+            observer=observer,
+            patient=e.patient,
+            accessor=e.accessor,
+            purpose=e.purpose,
+            recorded_at=e.timestamp,
+            record_id=e.record_id,
+            break_glass=False,
+            outcome="minor-failure",
+            outcome_desc="access denied: no consent permitted this read (EHRIndex AccessDenied)",
         )
         for e in events
     ]

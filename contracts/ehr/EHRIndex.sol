@@ -85,6 +85,27 @@ contract EHRIndex is IEHRIndex {
     }
 
     /// @inheritdoc IEHRIndex
+    function tryAccessRecord(RecordHeader calldata header, uint8 purpose) external returns (bool granted) {
+        bytes32 recordId = header.id();
+        RecordState storage r = _existing(recordId);
+        if (r.status == RecordStatus.EnteredInError) revert EHRRecordEnteredInError(recordId);
+        granted = _tryAudit(recordId, header, purpose);
+    }
+
+    /// @inheritdoc IEHRIndex
+    function tryAccessBatchedRecord(
+        RecordHeader calldata header,
+        uint256 batchId,
+        bytes32[] calldata proof,
+        uint8 purpose
+    ) external returns (bool granted) {
+        bytes32 recordId = _provenInBatch(header, batchId, proof);
+        if (_records[recordId].status == RecordStatus.EnteredInError) revert EHRRecordEnteredInError(recordId);
+        _checkTreatment(header);
+        granted = _tryAudit(recordId, header, purpose);
+    }
+
+    /// @inheritdoc IEHRIndex
     function anchorBatch(bytes32 root, uint32 count, bytes calldata cid) external returns (uint256 batchId) {
         if (!REGISTRY.isActiveAny(msg.sender, KindMasks.CUSTODIANS)) revert EHRNotCustodian(msg.sender);
         if (root == bytes32(0)) revert EHRInvalidDigest();
@@ -152,18 +173,31 @@ contract EHRIndex is IEHRIndex {
     }
 
     function _audit(bytes32 recordId, RecordHeader calldata h, uint8 purpose) private {
+        (bool allowed, bytes32 authorization, bool breakGlass) = _decide(recordId, h, purpose);
+        if (!allowed) revert EHRAccessDenied(recordId, msg.sender, purpose);
+        emit RecordAccessed(recordId, msg.sender, h.patient, purpose, authorization, breakGlass);
+    }
+
+    /// @dev {_audit} that records a refusal instead of reverting it.
+    function _tryAudit(bytes32 recordId, RecordHeader calldata h, uint8 purpose) private returns (bool allowed) {
+        bytes32 authorization;
+        bool breakGlass;
+        (allowed, authorization, breakGlass) = _decide(recordId, h, purpose);
+        if (allowed) emit RecordAccessed(recordId, msg.sender, h.patient, purpose, authorization, breakGlass);
+        else emit AccessDenied(recordId, msg.sender, h.patient, purpose);
+    }
+
+    /// @dev Whether the caller may read the record now, and under which grant or session.
+    function _decide(bytes32 recordId, RecordHeader calldata h, uint8 purpose)
+        private
+        view
+        returns (bool allowed, bytes32 authorization, bool breakGlass)
+    {
         // Checked for every caller: the patient's and custodian's own reads skip the consent check,
         // which is where an unknown purpose would otherwise be refused.
         if (!Purposes.isKnown(purpose)) revert EHRUnknownPurpose(purpose);
-        bytes32 authorization;
-        bool breakGlass;
-        if (msg.sender != h.patient && msg.sender != h.custodian) {
-            bool allowed;
-            (allowed, authorization, breakGlass) =
-                CONSENT.checkAccess(h.patient, msg.sender, recordId, h.category, Actions.READ, purpose);
-            if (!allowed) revert EHRAccessDenied(recordId, msg.sender, purpose);
-        }
-        emit RecordAccessed(recordId, msg.sender, h.patient, purpose, authorization, breakGlass);
+        if (msg.sender == h.patient || msg.sender == h.custodian) return (true, bytes32(0), false);
+        return CONSENT.checkAccess(h.patient, msg.sender, recordId, h.category, Actions.READ, purpose);
     }
 
     function _checkCid(bytes calldata cid) private pure {

@@ -354,8 +354,14 @@ def ehr_read(
             record: AnchoredRecord | None = client.record(record_id)
         except RecordNotFoundError:
             record = None  # batched: its patient or custodian reads it; others need its proof (--no-access)
-        if record is not None and reader.address not in (record.header.patient, record.header.custodian):
-            client.access(reader, record, purpose)
+        others = record is not None and reader.address not in (record.header.patient, record.header.custodian)
+        if record is not None and others and not client.attempt(reader, record, purpose):
+            from medchain.errors import MedChainError
+
+            raise MedChainError(
+                f"access denied: no consent lets {reader.address} read record 0x{record_id.hex()} for "
+                f"{purpose.name}; the refused attempt is recorded on chain (AccessDenied)"
+            )
     gateway = GatewayClient(gateway_url)
     try:
         resource = gateway.read(client, record_id, reader)

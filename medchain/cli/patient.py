@@ -24,7 +24,7 @@ from medchain.consent import (
     parse_scope,
     sign_grant_offline,
 )
-from medchain.ehr import AccessEvent
+from medchain.ehr import AccessEvent, DeniedAccess
 from medchain.errors import ChainError, ConfigurationError, MedChainError
 from medchain.types import NO_END, GrantStatus, Purpose, ScopeKind
 
@@ -176,13 +176,14 @@ GRANT_COLUMNS: list[Column[Grant]] = [
     Column("actor", lambda g: g.actor),
 ]
 
-ACCESS_COLUMNS: list[Column[AccessEvent]] = [
+ACCESS_COLUMNS: list[Column[AccessEvent | DeniedAccess]] = [
     Column("time", lambda e: when(e.timestamp)),
     Column("record", lambda e: e.record_id, short=True),
     Column("reader", lambda e: e.accessor),
     Column("purpose", lambda e: e.purpose.name),
-    Column("break-glass", lambda e: e.break_glass),
-    Column("authorization", lambda e: e.authorization, short=True),
+    Column("outcome", lambda e: "read" if isinstance(e, AccessEvent) else "refused"),
+    Column("break-glass", lambda e: isinstance(e, AccessEvent) and e.break_glass),
+    Column("authorization", lambda e: e.authorization if isinstance(e, AccessEvent) else None, short=True),
     Column("block", lambda e: e.block),
     Column("tx", lambda e: e.tx, short=True),
 ]
@@ -416,24 +417,32 @@ def _show_guardian(obj: Context, title: str, guardian: str) -> None:
 @click.option("--fhir", is_flag=True, help="Print the trail as FHIR R4 AuditEvents (JSON).")
 @click.pass_obj
 def patient_history(obj: Context, patient_account: str | None, fhir: bool) -> None:
-    """Who read a patient's records, when and why (audit trail).
+    """Who read a patient's records, or tried to, when and why (audit trail).
 
     For PATIENT (default: the sender): every audited access on chain, with the reader, the
-    purpose, and the consent or break-glass session that allowed it.
+    purpose, and the consent or break-glass session that allowed it, and every refused attempt
+    recorded on chain (outcome "refused"; nothing was released).
 
     Emergency sessions opened for the patient are listed by `medchain ehr break-glass list`.
     """
     subject = patient_account or obj.sender_address()
     ehr = obj.ehr(None)
-    events = ehr.access_history(patient=subject)
+    reads = ehr.access_history(patient=subject)
+    refused = ehr.denied_attempts(patient=subject)
+    trail: list[AccessEvent | DeniedAccess] = sorted([*reads, *refused], key=lambda e: (e.block, e.tx))
     if fhir:
         import json
 
-        from medchain.fhir import access_audit_events
+        from medchain.fhir import access_audit_events, denied_audit_events
 
-        click.echo(json.dumps(access_audit_events(events, ehr.chain.chain_id, ehr.address), indent=2))
+        chain_id, observer = ehr.chain.chain_id, ehr.address
+        resources = access_audit_events(reads, chain_id, observer) + denied_audit_events(
+            refused, chain_id, observer
+        )
+        resources.sort(key=lambda r: str(r["recorded"]))
+        click.echo(json.dumps(resources, indent=2))
         return
-    obj.show(f"Access history of {subject}", events, ACCESS_COLUMNS)
+    obj.show(f"Access history of {subject}", trail, ACCESS_COLUMNS)
 
 
 @patient.command("public-key")

@@ -197,7 +197,9 @@ def test_ehr_read_without_consent_is_one_line(served, outsider, private_key):
         served["url"],
         env={"MEDCHAIN_PRIVATE_KEY": "0x" + private_key(outsider).hex()},
     )
-    assert "EHRAccessDenied" in one_line_error(code, stderr)
+    line = one_line_error(code, stderr)
+    assert "access denied" in line
+    assert "recorded on chain (AccessDenied)" in line  # the refusal is in the audit trail
 
 
 def test_patient_reads_own_record_with_no_access_call(served, patient, private_key):

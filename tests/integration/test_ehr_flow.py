@@ -14,7 +14,7 @@ from medchain import crypto
 from medchain.consent import GrantTerms
 from medchain.ehr import AccessNotPermittedError, IntegrityError, KeyVault, Release
 from medchain.errors import ContractRevert
-from medchain.fhir import access_audit_events
+from medchain.fhir import access_audit_events, denied_audit_events
 from medchain.store import CachedStore, LocalFolderStore
 from medchain.types import Actions, Purpose
 
@@ -251,3 +251,33 @@ def test_no_plaintext_in_chain_state_or_events(suite, world, patient, hospital, 
             assert raw.hex().encode() not in haystack.lower(), f"{needle!r} (hex) found in {where}"
     assert json.loads(dump)  # the dump is the JSON state we think it is
     assert network.show_active() == "development"
+
+
+def test_refused_attempt_is_in_the_audit_trail_and_releases_nothing(
+    suite, world, patient, hospital, hospital2, outsider
+):
+    """A read without consent leaves an AccessDenied event (exported as a failed AuditEvent), and
+    the gateway still releases nothing: it trusts RecordAccessed events only."""
+    ehr, gateway = world["ehr"], world["gateway"]
+    record = anchor(world, patient, hospital, condition())
+    assert ehr.attempt(hospital2.address, record, Purpose.TREAT) is False
+    assert ehr.attempt(outsider.address, record, Purpose.HRESCH) is False
+    with pytest.raises(AccessNotPermittedError):
+        gateway.release(record, hospital2)
+    denied = ehr.denied_attempts(patient=patient.address)
+    assert [(d.accessor, d.purpose, d.record_id) for d in denied] == [
+        (hospital2.address, Purpose.TREAT, record.id),
+        (outsider.address, Purpose.HRESCH, record.id),
+    ]
+    assert ehr.access_history(patient=patient.address) == []  # nothing counts as a read
+    events = denied_audit_events(denied, ehr.chain.chain_id, ehr.address)
+    assert [e["outcome"] for e in events] == ["4", "4"]
+    assert all(e["entity"][1]["what"]["identifier"]["value"] == "0x" + record.id.hex() for e in events)
+    # With consent, an attempt is the audited read, and the gateway releases.
+    suite.consent.grant(
+        patient.address,
+        GrantTerms.for_all(patient.address, hospital2.address, Actions.READ, Purpose.TREAT),
+    )
+    assert ehr.attempt(hospital2.address, record, Purpose.TREAT) is True
+    assert gateway.release(record, hospital2).record.id == record.id
+    assert len(ehr.denied_attempts(record_id=record.id)) == 2
