@@ -66,6 +66,8 @@ from medchain.scenario._engine import (
     Progress,
     ScenarioConfig,
     Simulation,
+    check_manifest_target,
+    check_node,
     run_scenario,
 )
 from medchain.scenario._model import WORKLOAD, Workload
@@ -101,5 +103,7 @@ __all__ = [
     "SimulatorCounts",
     "SimulatorTimings",
     "Workload",
+    "check_manifest_target",
+    "check_node",
     "run_scenario",
 ]

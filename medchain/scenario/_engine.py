@@ -82,7 +82,7 @@ from medchain.suite import Suite
 from medchain.types import Actions, ClaimStatus, Kind, PlanId, Purpose
 from medchain.vault import KeyVault
 
-DEFAULT_PATIENTS = 50
+DEFAULT_PATIENTS = 100
 DEFAULT_DAYS = 30
 MAX_PATIENTS = 2_000
 """More patients than this would take the better part of an hour on one local node."""
