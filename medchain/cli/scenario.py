@@ -12,7 +12,6 @@ import click
 from medchain.cli._context import Context
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
     from web3 import Web3
 
     from medchain.scenario import ScenarioConfig, ScenarioResult
@@ -53,8 +52,9 @@ def scenario() -> None:
     is_flag=True,
     help="Run on the persistent local chain (`medchain chain up`; started if it is not running) and "
     "leave it running, the deployment's manifest at the usual place (or --manifest) so that the other "
-    "commands work on it, the record store and plan files under $MEDCHAIN_HOME/scenario/. Without "
-    "--keep the run uses a throw-away Anvil and removes everything after the summary.",
+    "commands work on it, the record store and plan files under $MEDCHAIN_HOME/scenario/ (its clock "
+    "is then the simulated days ahead). Without --keep the run uses a throw-away Anvil and removes "
+    "everything after the summary.",
 )
 @click.pass_obj
 def run(
@@ -134,49 +134,13 @@ def _run_throwaway(obj: Context, config: ScenarioConfig) -> ScenarioResult:
 
 
 def _run(w3: Web3, config: ScenarioConfig, manifest: Path, work_dir: Path) -> ScenarioResult:
-    from medchain.scenario import check_manifest_target, check_node, run_scenario
+    from medchain.scenario import ProgressBars, check_manifest_target, check_node, run_scenario
 
     # Refused before the progress bars start, so that the refusal is the only line on stderr.
     check_node(w3)
     check_manifest_target(manifest, int(w3.eth.chain_id))
-    with _Bar() as bar:
-        return run_scenario(w3, config, manifest, work_dir, bar)
-
-
-class _Bar:
-    """The scenario's stages as rich progress bars on stderr (never mixed into --json output)."""
-
-    def __enter__(self) -> _Bar:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress: Progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self._progress.start()
-        self._task: TaskID | None = None
-        return self
-
-    def stage(self, description: str, total: int) -> None:
-        if self._task is not None:
-            task = self._progress.tasks[self._task]
-            self._progress.update(self._task, completed=task.total or 0)
-        self._task = self._progress.add_task(description, total=total)
-
-    def advance(self, steps: int = 1) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, steps)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._task is not None and exc[0] is None:
-            task = self._progress.tasks[self._task]
-            self._progress.update(self._task, completed=task.total or 0)
-        self._progress.stop()
+    with ProgressBars() as bars:
+        return run_scenario(w3, config, manifest, work_dir, bars)
 
 
 def _summary(obj: Context, result: ScenarioResult) -> None:

@@ -71,6 +71,7 @@ from medchain.scenario._engine import (
     run_scenario,
 )
 from medchain.scenario._model import WORKLOAD, Workload
+from medchain.scenario._progress import ProgressBars
 from medchain.scenario._result import (
     ClaimTiming,
     Exam,
@@ -92,6 +93,7 @@ __all__ = [
     "ClaimTiming",
     "Exam",
     "Progress",
+    "ProgressBars",
     "RecallTiming",
     "Retrieval",
     "ScenarioConfig",

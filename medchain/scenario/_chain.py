@@ -84,12 +84,7 @@ class SimChain(Chain):
             )
         self._provider: HTTPProvider = w3.provider
         self._chain_id = int(w3.eth.chain_id)
-        latest = w3.eth.get_block("latest")
-        self.head = int(latest["number"])
-        self.last_timestamp = int(latest["timestamp"])
-        self.clock = self.last_timestamp
-        """The simulated time: no block is mined with an earlier timestamp."""
-        self.first_block = self.head + 1
+        self._read_head()
         self.sent = 0
         self.failed = 0
         self.blocks = 0
@@ -97,6 +92,7 @@ class SimChain(Chain):
         self._queue: list[_Queued] = []
         self._times: dict[int, int] = {}
         self._domains: dict[str, Any] = {}
+        self._mining = (True, 0)
         self._encoders: dict[tuple[str, str], tuple[bytes, list[str]]] = {}
 
     @property
@@ -106,22 +102,40 @@ class SimChain(Chain):
     # ─── Node control ───────────────────────────────────────────────────────────────────────
 
     def start(self) -> None:
-        """Switches automine off: from now on only this object mines."""
+        """Switches automine and interval mining off: from now on only this object mines."""
+        self._mining = (
+            bool(self._rpc("anvil_getAutomine", [])),
+            int(self._rpc("anvil_getIntervalMining", []) or 0),  # null: no interval mining
+        )
         self._rpc("evm_setAutomine", [False])
+        self._rpc("evm_setIntervalMining", [0])
+        self._read_head()  # the node may have mined until now
+
+    def _read_head(self) -> None:
+        latest = self.w3.eth.get_block("latest")
+        self.head = int(latest["number"])
+        self.last_timestamp = int(latest["timestamp"])
+        self.clock = self.last_timestamp
+        """The simulated time: no block is mined with an earlier timestamp."""
 
     def stop(self) -> None:
-        """Mines what is still queued and switches automine back on."""
+        """Mines what is still queued and gives the node its own mining back."""
         try:
             self.flush()
         finally:
-            self._rpc("evm_setAutomine", [True])
+            self._restore_mining()
 
     def abandon(self) -> None:
-        """After a failure: drops the queue and switches automine back on, raising nothing (the
-        failure being reported matters more)."""
+        """After a failure: drops the queue and gives the node its mining back, raising nothing
+        (the failure being reported matters more)."""
         self._queue.clear()
         with contextlib.suppress(Exception):
-            self._rpc("evm_setAutomine", [True])
+            self._restore_mining()
+
+    def _restore_mining(self) -> None:
+        automine, interval = self._mining
+        self._rpc("evm_setIntervalMining", [interval])
+        self._rpc("evm_setAutomine", [automine])
 
     def fund(self, addresses: Sequence[str], wei: int) -> None:
         """Sets the ether balance of each address (``anvil_setBalance``), in one batch."""

@@ -1306,6 +1306,12 @@ def check_node(w3: Web3) -> None:
             f"the node is {client or 'unknown'}, not Anvil: the scenario needs Anvil's evm_mine with a "
             "timestamp, anvil_setBalance and debug_traceTransaction"
         )
+    base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+    if base_fee:
+        raise ConfigurationError(
+            f"the chain's base fee is {base_fee} wei: the scenario sends at gas price 0, so it needs an "
+            "Anvil started with --block-base-fee-per-gas 0 (as `medchain chain up` and the throw-away chain)"
+        )
 
 
 def check_manifest_target(path: Path, chain_id: int) -> None:
@@ -1351,9 +1357,9 @@ def run_scenario(
     check_manifest_target(manifest_path, chain_id)
     started = time.monotonic()
     chain = SimChain(w3)
-    sim = Simulation(chain, config, work_dir, manifest_path, progress or _Silent())
     chain.start()
     try:
+        sim = Simulation(chain, config, work_dir, manifest_path, progress or _Silent())
         suite = sim.run()
     except BaseException:
         chain.abandon()
