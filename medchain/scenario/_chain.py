@@ -5,7 +5,10 @@ Two paths send transactions, and both leave every refusal on chain as a failed t
 - :meth:`SimChain.queue` collects independent transactions (each sender's nonces kept here) and
   :meth:`SimChain.flush` sends them in one JSON-RPC batch, mines them into as few blocks as the gas
   limit allows, and checks every receipt. This is the bulk path (consents, reads, anchors, claims,
-  votes): measured here it runs several times faster than one mined block per transaction.
+  votes). Measured on this 2-core machine with signed consents: 94 tx/s at one transaction per
+  block, 160-260 tx/s at 5-100 per block, against 44 tx/s for the SDK's own path
+  (``sign_grant`` + ``submit_signed_grant``, which reads the nonce and the clock and waits for
+  each receipt).
 - :meth:`SimChain.transact` is what the SDK's clients call (``Chain.transact``): it flushes the
   queue, sends one transaction and mines it in a block of its own, so that the SDK's methods that
   need a receipt at once (deploy, lab batches, dispenses, recalls, reviews) work unchanged.

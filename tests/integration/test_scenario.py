@@ -331,6 +331,45 @@ def test_repeat_examinations_follow_from_anchored_reports(small):
     assert (exams, repeats) == (result.simulated.exams_done, result.simulated.duplicate_exams)
 
 
+def test_claim_dispute_and_recall_figures_follow_from_their_events(small):
+    w3, result = small
+    submitted, paid, appealed, decided = {}, {}, {}, {}
+    opened, reviewed = {}, {}
+    holders, commissioned, dispensed, recalled_at = 0, {}, Counter(), None
+    recalled = bytes.fromhex(result.timings.recalls[0].batch_id[2:])
+    for _contract, event, args, _block, at in events(w3, result):
+        if event == "ClaimSubmitted":
+            submitted["0x" + bytes(args["claimId"]).hex()] = at
+        elif event == "ClaimPaid":
+            paid["0x" + bytes(args["claimId"]).hex()] = at
+        elif event == "ClaimAppealed":
+            appealed["0x" + bytes(args["claimId"]).hex()] = at
+        elif event == "ClaimReviewed" and "0x" + bytes(args["claimId"]).hex() in appealed:
+            decided["0x" + bytes(args["claimId"]).hex()] = at
+        elif event == "BreakGlassOpened":
+            opened[args["sessionId"]] = at
+        elif event == "BreakGlassReviewed":
+            reviewed[args["sessionId"]] = (at, args["review"] == 3)  # Review.Disputed
+        elif event == "BatchCommissioned":
+            commissioned[bytes(args["batchId"])] = args["quantity"]
+        elif event == "Dispensed" and recalled_at is None:
+            dispensed[bytes(args["batchId"])] += args["quantity"]
+        elif event == "HolderAtRecall":
+            holders += args["available"] + args["inTransit"]
+            recalled_at = at
+    claims = {c.claim_id: c for c in result.timings.claims}
+    assert set(submitted) == set(claims)
+    assert {k: paid.get(k) for k in submitted} == {k: c.paid_at for k, c in claims.items()}
+    assert appealed == {k: c.appealed_at for k, c in claims.items() if c.appealed_at is not None}
+    assert decided == {k: c.appeal_decided_at for k, c in claims.items() if c.appeal_decided_at is not None}
+    sessions = {s.session_id: s for s in result.timings.sessions}
+    assert opened == {k: s.opened_at for k, s in sessions.items()}
+    assert reviewed == {k: (s.reviewed_at, s.disputed) for k, s in sessions.items() if s.reviewed_at}
+    [recall] = result.timings.recalls
+    assert (holders, recalled_at) == (recall.units_located, recall.recalled_at)
+    assert commissioned[recalled] - dispensed[recalled] == recall.units_outstanding
+
+
 # ─── The command ────────────────────────────────────────────────────────────────────────────────
 
 
