@@ -113,11 +113,16 @@ def _run_kept(obj: Context, config: ScenarioConfig) -> tuple[ScenarioResult, str
     from medchain import settings
     from medchain.chain import connect
     from medchain.localchain import PersistentChain
+    from medchain.scenario import check_manifest_target
 
     record, started = PersistentChain(obj.chain_dir).up(settings.chain_port())
-    obj.note(f"local chain {'started' if started else 'already running'} at {record.url}")
     w3 = connect(record.url)
     manifest = obj.manifest_path(int(w3.eth.chain_id))
+    replacing = manifest.is_file()
+    check_manifest_target(manifest, int(w3.eth.chain_id))  # refused before any other line is printed
+    obj.note(f"local chain {'started' if started else 'already running'} at {record.url}")
+    if replacing:
+        obj.note(f"{manifest} will name the scenario's deployment instead of the earlier one")
     work_dir = obj.home / "scenario" / time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     return _run(w3, config, manifest, work_dir), record.url
 
