@@ -22,6 +22,7 @@ import pytest
 from web3 import Web3
 
 from medchain.chain import Chain
+from medchain.cli import main
 from medchain.cli import scenario as cli_scenario
 from medchain.localchain import LocalChain, free_port
 from medchain.manifest import Deployment
@@ -78,6 +79,13 @@ def small(tmp_path_factory):
         chain.stop()
 
 
+@pytest.fixture(scope="module")
+def logged(small):
+    """The small run's events and transactions, read from the chain once for the module."""
+    w3, result = small
+    return events(w3, result), transactions(w3, result)
+
+
 # ─── Reading the run back from the chain ────────────────────────────────────────────────────────
 
 
@@ -129,12 +137,14 @@ class _Revert(Exception):
         self.data = data
 
 
-def refusals_on_chain(w3: Web3, result: ScenarioResult) -> dict[str, Counter[str]]:
+def refusals_on_chain(
+    w3: Web3, result: ScenarioResult, sent: list[tuple[Any, Any]]
+) -> dict[str, Counter[str]]:
     """The failed transactions of the run, replayed by the node: error names per contract."""
     names = {c.address: name for name, c in contracts(w3, result).items()}
     decoder = Chain(w3)
     found: dict[str, Counter[str]] = {}
-    for tx, receipt in transactions(w3, result):
+    for tx, receipt in sent:
         if receipt["status"] == 1:
             continue
         trace = w3.provider.make_request(
@@ -187,11 +197,11 @@ def key_fields(value: Any, started_at: int, names: dict[str, str], key: str = ""
     return value
 
 
-def sequence(w3: Web3, result: ScenarioResult) -> list[Any]:
+def sequence(w3: Web3, result: ScenarioResult, logs: list[Any]) -> list[Any]:
     names = {c.address: name for name, c in contracts(w3, result).items()}
     return [
         (contract, event, key_fields(args, result.started_at, names), at - result.started_at)
-        for contract, event, args, _block, at in events(w3, result)
+        for contract, event, args, _block, at in logs
     ]
 
 
@@ -236,13 +246,13 @@ def test_small_scenario_does_every_activity(small):
     assert result.refused_transactions == sum(s.refusals.values())
 
 
-def test_each_fraudulent_claim_kind_is_refused_with_its_error(small):
+def test_each_fraudulent_claim_kind_is_refused_with_its_error(small, logged):
     w3, result = small
     rounds = max(1, SMALL.patients // 25)
     assert result.simulated.fraud_attempts == len(FRAUD_KINDS) * rounds
     for error in FRAUD_KINDS.values():
         assert result.simulated.refusals[error] == rounds, error
-    on_chain = refusals_on_chain(w3, result)
+    on_chain = refusals_on_chain(w3, result, logged[1])
     # Read back from the chain alone: the failed submitClaim transactions, replayed.
     assert on_chain["ClaimsProcessor"] == Counter(dict.fromkeys(FRAUD_KINDS.values(), rounds))
     assert on_chain["EHRIndex"] == Counter(
@@ -253,11 +263,11 @@ def test_each_fraudulent_claim_kind_is_refused_with_its_error(small):
     )
 
 
-def test_no_phi_reaches_the_chain(small):
-    w3, result = small
+def test_no_phi_reaches_the_chain(small, logged):
+    _w3, result = small
     marker = MARKER.encode()
     checked = 0
-    for tx, receipt in transactions(w3, result):
+    for tx, receipt in logged[1]:
         assert marker not in bytes(tx["input"]), tx["hash"].to_0x_hex()
         for log in receipt["logs"]:
             assert marker not in bytes(log["data"])
@@ -270,7 +280,7 @@ def test_no_phi_reaches_the_chain(small):
     assert all(marker not in p.read_bytes() for p in stored)
 
 
-def test_the_same_seed_gives_the_same_run(small, tmp_path):
+def test_the_same_seed_gives_the_same_run(small, logged, tmp_path):
     w3, first = small
     w3_again, again, chain = run_small(tmp_path)
     try:
@@ -294,17 +304,17 @@ def test_the_same_seed_gives_the_same_run(small, tmp_path):
             )
 
         assert relative(again) == relative(first)
-        assert sequence(w3_again, again) == sequence(w3, first)
+        assert sequence(w3_again, again, events(w3_again, again)) == sequence(w3, first, logged[0])
     finally:
         chain.stop()
 
 
-def test_retrieval_times_follow_from_consent_and_access_events(small):
+def test_retrieval_times_follow_from_consent_and_access_events(small, logged):
     """The module's definition: request = the latest ConsentGranted of the grant an access relied on."""
-    w3, result = small
+    _w3, result = small
     granted: dict[bytes, int] = {}
     from_chain = []
-    for _contract, event, args, _block, at in events(w3, result):
+    for _contract, event, args, _block, at in logged[0]:
         if event == "ConsentGranted":
             granted[bytes(args["grantId"])] = at
         elif event == "RecordAccessed" and not args["breakGlass"]:
@@ -315,12 +325,12 @@ def test_retrieval_times_follow_from_consent_and_access_events(small):
     assert all(accessed > requested for _p, _r, requested, accessed in from_chain)
 
 
-def test_repeat_examinations_follow_from_anchored_reports(small):
-    w3, result = small
+def test_repeat_examinations_follow_from_anchored_reports(small, logged):
+    _w3, result = small
     window = SMALL.workload.recent_result_days * DAY
     reports: dict[str, list[int]] = {}
     exams = repeats = 0
-    for _contract, event, args, block, at in events(w3, result):
+    for _contract, event, args, block, at in logged[0]:
         if event != "RecordAnchored" or category_text(bytes(args["category"])) != "DiagnosticReport":
             continue
         earlier = reports.setdefault(args["patient"], [])
@@ -331,13 +341,13 @@ def test_repeat_examinations_follow_from_anchored_reports(small):
     assert (exams, repeats) == (result.simulated.exams_done, result.simulated.duplicate_exams)
 
 
-def test_claim_dispute_and_recall_figures_follow_from_their_events(small):
-    w3, result = small
+def test_claim_dispute_and_recall_figures_follow_from_their_events(small, logged):
+    _w3, result = small
     submitted, paid, appealed, decided = {}, {}, {}, {}
     opened, reviewed = {}, {}
     holders, commissioned, dispensed, recalled_at = 0, {}, Counter(), None
     recalled = bytes.fromhex(result.timings.recalls[0].batch_id[2:])
-    for _contract, event, args, _block, at in events(w3, result):
+    for _contract, event, args, _block, at in logged[0]:
         if event == "ClaimSubmitted":
             submitted["0x" + bytes(args["claimId"]).hex()] = at
         elif event == "ClaimPaid":
@@ -382,6 +392,21 @@ def medchain(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
         text=True,
         timeout=180,
     )
+
+
+def in_process(env: dict[str, str], monkeypatch, capsys, *args: str) -> subprocess.CompletedProcess[str]:
+    """`medchain ARGS` through the CLI's entry point in this process (quicker than a new one)."""
+    for name, value in env.items():
+        if name.startswith("MEDCHAIN_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["medchain", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -457,11 +482,11 @@ def test_scenario_keep_leaves_a_chain_the_other_commands_use(env):
         ("--clinics", "0", ("--clinics 0", "alliance needs")),
     ],
 )
-def test_a_size_the_scenario_cannot_run_is_one_line(env, option, value, words):
-    one_line_error(medchain(env, "scenario", "run", option, value), *words)
+def test_a_size_the_scenario_cannot_run_is_one_line(env, monkeypatch, capsys, option, value, words):
+    one_line_error(in_process(env, monkeypatch, capsys, "scenario", "run", option, value), *words)
 
 
-def test_a_manifest_of_another_chain_is_one_line(env, tmp_path):
+def test_a_manifest_of_another_chain_is_one_line(env, tmp_path, monkeypatch, capsys):
     foreign = tmp_path / "foreign.json"
     foreign.write_text(
         Deployment(
@@ -474,7 +499,8 @@ def test_a_manifest_of_another_chain_is_one_line(env, tmp_path):
         ).to_json()
     )
     line = one_line_error(
-        medchain(env, "--manifest", str(foreign), "scenario", "run", *TINY), "manifest of chain 11155111"
+        in_process(env, monkeypatch, capsys, "--manifest", str(foreign), "scenario", "run", *TINY),
+        "manifest of chain 11155111",
     )
     assert "31337" in line
     assert json.loads(foreign.read_text())["chain_id"] == 11155111  # not overwritten
