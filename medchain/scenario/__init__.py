@@ -30,11 +30,12 @@ Times are block timestamps; the simulated day starts at ``ScenarioResult.started
   is its request.) Nothing else grants institutions READ for TREAT, so every such access is
   cross-institution and follows a check-in.
 - **Examinations and repeats.** An imaging examination is a ``RecordAnchored`` of category
-  ``DiagnosticReport`` (only hospitals anchor them, one per examination). It is a *repeat* when
-  another ``DiagnosticReport`` of the same patient was anchored within
-  ``Workload.recent_result_days`` (60) before it. Duplicate examination rate = repeats /
-  examinations. An examination avoided shows as a ``RecordAccessed`` of a ``DiagnosticReport``
-  record by another institution (the record id is in ``RecordAnchored``).
+  ``DiagnosticReport`` at or after ``ScenarioResult.first_day_block`` (only hospitals anchor them,
+  one per examination; those anchored before that block are earlier results onboarded with the
+  patient). It is a *repeat* when another ``DiagnosticReport`` of the same patient was anchored
+  within ``Workload.recent_result_days`` (60) before it. Duplicate examination rate = repeats /
+  examinations. An examination avoided by sharing is a ``RecordAccessed`` (``breakGlass`` false)
+  of a ``DiagnosticReport`` record (its category is in its ``RecordAnchored``).
 - **Unauthorised access.** Blocked: every read tried without consent is refused
   (``EHRAccessDenied``). The scenario mines it as a failed transaction to EHRIndex
   (``accessRecord``, status 0); replaying it (``debug_traceTransaction``) gives the error. When

@@ -281,6 +281,7 @@ class Simulation:
         self.restocking: set[tuple[str, int]] = set()
         self.billed: set[tuple[int, str, int]] = set()
         self.lab_queue: list[tuple[_Patient, dict[str, Any]]] = []
+        self.patients: list[_Patient] = []
         self.vault = KeyVault()
         self.store = LocalFolderStore(work_dir / "store")
         # The simulated period starts at the first UTC midnight a day after the chain's clock; the
@@ -422,7 +423,6 @@ class Simulation:
         relationship), the insurer may see encounters and dispenses for payment."""
         cfg, a, model = self.config, self.alliance, self.model
         self.progress.stage("patients: enrol and consent", cfg.patients)
-        self.patients: list[_Patient] = []
         for i in range(cfg.patients):
             self.patients.append(
                 _Patient(
@@ -899,8 +899,9 @@ class Simulation:
         return found[-1] if found else None
 
     def _recent_readable(self, p: _Patient, reader: Institution) -> bool:
-        """Whether the visit could use a recent scan instead of a new one: its own, or another
-        institution's that the patient lets it read."""
+        """Whether the visit could use a recent scan instead of a new one: its own (no exchange
+        needed, so not counted as avoided by sharing), or another institution's that the patient
+        lets it read (read in :meth:`_open_history`)."""
         recent = self.chain.clock - self.model.recent_result_days * DAY
         own = any(h.anchored_at >= recent and h.custodian == reader.address for h in p.reports)
         consent = p.consents.get(reader.address)
@@ -909,8 +910,6 @@ class Simulation:
             and consent.reads(self.chain.clock)
             and self._recent_scan(p, reader) is not None
         )
-        if own and not shared:
-            self.n["reexams_avoided"] += 1
         return own or shared
 
     def _emergency(self, p: _Patient, hospital: Institution) -> None:

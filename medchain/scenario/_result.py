@@ -49,7 +49,8 @@ class SimulatorCounts:
     exams_done: int
     """Imaging examinations performed (a new DiagnosticReport anchored)."""
     reexams_avoided: int
-    """Visits that needed imaging and read a recent result instead of repeating it."""
+    """Visits that needed imaging and read another institution's recent result instead of
+    repeating the examination (a hospital reusing its own recent scan is not counted)."""
     duplicate_exams: int
     """Of ``exams_done``: a recent result existed but the visiting institution could not read it."""
     unauthorised_attempts_blocked: int

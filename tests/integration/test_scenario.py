@@ -325,20 +325,25 @@ def test_retrieval_times_follow_from_consent_and_access_events(small, logged):
     assert all(accessed > requested for _p, _r, requested, accessed in from_chain)
 
 
-def test_repeat_examinations_follow_from_anchored_reports(small, logged):
+def test_repeat_and_avoided_examinations_follow_from_anchors_and_reads(small, logged):
     _w3, result = small
     window = SMALL.workload.recent_result_days * DAY
     reports: dict[str, list[int]] = {}
-    exams = repeats = 0
+    scans: set[bytes] = set()
+    exams = repeats = avoided = 0
     for _contract, event, args, block, at in logged[0]:
+        if event == "RecordAccessed" and bytes(args["recordId"]) in scans and not args["breakGlass"]:
+            avoided += 1
         if event != "RecordAnchored" or category_text(bytes(args["category"])) != "DiagnosticReport":
             continue
+        scans.add(bytes(args["recordId"]))
         earlier = reports.setdefault(args["patient"], [])
         if block >= result.first_day_block:
             exams += 1
             repeats += any(at - t <= window for t in earlier)
         earlier.append(at)
-    assert (exams, repeats) == (result.simulated.exams_done, result.simulated.duplicate_exams)
+    s = result.simulated
+    assert (exams, repeats, avoided) == (s.exams_done, s.duplicate_exams, s.reexams_avoided)
 
 
 def test_claim_dispute_and_recall_figures_follow_from_their_events(small, logged):
