@@ -7,8 +7,10 @@ referrals, signed consents and revocations, records anchored singly and in a lab
 Merkle batches, audited cross-institution reads, repeat examinations avoided or done, reads
 attempted without consent, break-glass sessions and their reviews, medicines from manufacturer to
 pharmacy and dispensed, one recall, claims paid, pended, reviewed and appealed, and every kind of
-fraudulent claim the contract refuses. The SDK's clients send every transaction (bulk steps
-batched into blocks by :mod:`medchain.scenario._chain`); chain time is the simulated time.
+fraudulent claim the contract refuses. Every step uses the SDK: its clients' methods where the next
+step needs the result at once (deployment, lab batches, dispenses, the recall, reviews, appeals,
+break-glass), its clients' contracts and types for the bulk steps, which are batched into blocks
+(:mod:`medchain.scenario._chain`). Chain time is the simulated time.
 
 Reproducibility: one seed gives the same run: the same keys, the same steps at the same simulated
 times, the same counts. Only what the SDK draws at random on purpose differs between runs (record
@@ -24,10 +26,10 @@ Times are block timestamps; the simulated day starts at ``ScenarioResult.started
   institution submits: a ``ConsentGranted`` event (``viaSignature`` true) whose ``grantId`` is
   the (patient, institution, all) grant. The *access* is the ``RecordAccessed`` event of the
   clinician opening the record, whose ``authorization`` is that same grant id (``breakGlass``
-  false). Retrieval time = time of the first ``RecordAccessed`` with ``authorization == grantId``
-  after a ``ConsentGranted`` of that grant id, minus the time of that ``ConsentGranted``. (A
-  returning patient's new check-in re-grants the same id: the latest grant event before an access
-  is its request.) Nothing else grants institutions READ for TREAT, so every such access is
+  false). Retrieval time = the time of each such ``RecordAccessed`` minus the time of the latest
+  ``ConsentGranted`` of its ``authorization`` grant id before it (a returning patient's new
+  check-in re-grants the same id; a visit's reads happen together, a few minutes after its
+  check-in). Nothing else grants institutions READ for TREAT, so every such access is
   cross-institution and follows a check-in.
 - **Examinations and repeats.** An imaging examination is a ``RecordAnchored`` of category
   ``DiagnosticReport`` at or after ``ScenarioResult.first_day_block`` (only hospitals anchor them,
