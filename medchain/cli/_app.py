@@ -33,6 +33,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     ),
     "gateway": ("medchain.cli.gateway", "gateway", "A custodian's gateway that releases record keys."),
     "demo": ("medchain.cli.demo", "demo", "Start a local chain, deploy and run the end-to-end scenario."),
+    "scenario": ("medchain.cli.scenario", "scenario", "A seeded regional-alliance scenario, local chain."),
 }
 
 
