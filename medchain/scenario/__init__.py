@@ -38,11 +38,9 @@ Times are block timestamps; the simulated day starts at ``ScenarioResult.started
   within ``Workload.recent_result_days`` (60) before it. Duplicate examination rate = repeats /
   examinations. An examination avoided by sharing is a ``RecordAccessed`` (``breakGlass`` false)
   of a ``DiagnosticReport`` record (its category is in its ``RecordAnchored``).
-- **Unauthorised access.** Blocked: every read tried without consent is refused
-  (``EHRAccessDenied``). The scenario mines it as a failed transaction to EHRIndex
-  (``accessRecord``, status 0); replaying it (``debug_traceTransaction``) gives the error. When
-  EHRIndex records refused reads itself (item 2), the attempt becomes its event
-  (:meth:`Simulation.attempt_read_without_consent` is the one place that changes). Succeeded: a
+- **Unauthorised access.** Blocked: every read tried without consent is refused and recorded
+  on chain as an ``AccessDenied`` event (``EHRIndex.tryAccessRecord``, through
+  :meth:`Simulation.attempt_read_without_consent`). Succeeded: a
   ``RecordAccessed`` the consents did not permit: none can exist; disputed break-glass sessions
   (``BreakGlassReviewed`` with review Disputed) are emergency reads judged unjustified afterwards.
 - **Claim turnaround (submission to payment).** ``ClaimSubmitted`` to ``ClaimPaid`` of the same

@@ -735,24 +735,20 @@ class Simulation:
             )
 
     def attempt_read_without_consent(self, reader: Institution, p: _Patient, held: _Held) -> None:
-        """A read tried without consent: it must be refused, and the refusal is counted.
+        """A read tried without consent: it must be refused, and the refusal stays on chain.
 
-        >>> ON-CHAIN DENIED-ATTEMPT RECORD: this is the one place to change when EHRIndex records
-        >>> refused reads (issue 11, item 2). Today ``accessRecord`` reverts with EHRAccessDenied; the
-        >>> scenario's chain mines the refused transaction (status 0, error by replay) and counts it
-        >>> here. Once the attempt log lands, send the read so that it succeeds as a transaction,
-        >>> check that it emitted the denied-attempt event instead of RecordAccessed, and count that.
+        The read goes through ``tryAccessRecord`` (``EHRClient.attempt``): the transaction succeeds
+        and EHRIndex records the refusal as an ``AccessDenied`` event instead of reverting, so the
+        chain's audit trail shows every blocked attempt (issue 11, item 2) and the KPI report counts
+        them from those events.
         """
-        try:
-            self.ehr.access(reader.account, held.record, Purpose.TREAT)
-        except ContractRevert as exc:
-            if exc.error != "EHRAccessDenied":
-                raise ScenarioError(f"{reader.name} reading {p.label} without consent: {exc}") from None
-            self._refused(exc.error)
-            self.n["unauthorised_attempts_blocked"] += 1
-            return
-        self.n["unauthorised_reads"] += 1
-        raise ScenarioError(f"{reader.name} read a record of {p.label} without consent and the chain let it")
+        if self.ehr.attempt(reader.account, held.record, Purpose.TREAT):
+            self.n["unauthorised_reads"] += 1
+            raise ScenarioError(
+                f"{reader.name} read a record of {p.label} without consent and the chain let it"
+            )
+        self._refused("AccessDenied")
+        self.n["unauthorised_attempts_blocked"] += 1
 
     def _lab_night_run(self) -> None:
         """The laboratory anchors the day's results as one Merkle batch (EHRClient.anchor_batch)."""

@@ -54,7 +54,7 @@ class SimulatorCounts:
     duplicate_exams: int
     """Of ``exams_done``: a recent result existed but the visiting institution could not read it."""
     unauthorised_attempts_blocked: int
-    """Reads tried without consent, each refused (EHRAccessDenied)."""
+    """Reads tried without consent, each refused and recorded on chain (AccessDenied)."""
     unauthorised_reads: int
     """Reads without consent that went through: the contract lets none, so 0."""
     break_glass_sessions: int

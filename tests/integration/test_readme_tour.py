@@ -29,7 +29,7 @@ def tour_lines() -> list[str]:
     ]
 
 
-def run_tour(lines: list[str], env: dict[str, str]) -> list[tuple[str, int, float, str]]:
+def run_tour(lines: list[str], env: dict[str, str], cwd: Path) -> list[tuple[str, int, float, str]]:
     # If a step fails, the background gateway and the chain must not outlive the test.
     cleanup = "trap 'kill $(jobs -p) 2>/dev/null; .venv/bin/medchain chain down >/dev/null 2>&1' EXIT"
     script = ["set -u", cleanup, f'echo "{MARK} start 0 $(date +%s.%N)"']
@@ -37,7 +37,7 @@ def run_tour(lines: list[str], env: dict[str, str]) -> list[tuple[str, int, floa
         script += [line, f'echo "{MARK} {i} $? $(date +%s.%N)"']
     script.append(f'echo "{MARK} vars PLAN=${{PLAN:-}} RECORD=${{RECORD:-}} CLAIM=${{CLAIM:-}}"')
     done = subprocess.run(
-        ["bash", "-c", "\n".join(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        ["bash", "-c", "\n".join(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
     steps, current, started = [], [], 0.0
     variables = ""
@@ -92,8 +92,14 @@ def test_readme_tour_runs_as_written_and_pays_the_claim(tmp_path):
     }
     for name in ("MEDCHAIN_RPC", "MEDCHAIN_MANIFEST", "MEDCHAIN_PRIVATE_KEY", "VIRTUAL_ENV"):
         env.pop(name, None)
+    # A working folder that looks like the repository's root (the tour's relative paths work) but
+    # keeps the files the tour writes (enrol.json, consent-b.json, gateway.log) out of the checkout.
+    work = tmp_path / "checkout"
+    work.mkdir()
+    for name in (".venv", "docs", "build", "node_modules"):
+        (work / name).symlink_to(ROOT / name)
     began = time.monotonic()
-    steps = run_tour(lines, env)
+    steps = run_tour(lines, env, work)
     wall = time.monotonic() - began
     for command, status, _seconds, output in steps[:-1]:
         assert status == 0, f"`{command}` failed:\n{output}"
