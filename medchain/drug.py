@@ -21,6 +21,7 @@ from web3.contract import Contract
 from medchain.artifacts import abi_type
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.errors import ChainError, ConfigurationError, ContractRevert, MedChainError
+from medchain.gs1 import GS1Error, check_ai82
 from medchain.merkle import MerkleTree
 from medchain.types import (
     ZERO32,
@@ -36,10 +37,6 @@ from medchain.types import (
 
 RECALL_ATTEMPTS = 3
 """How many times `DrugClient.recall` puts the batch on hold and lists holders before giving up."""
-
-
-class GS1Error(MedChainError, ValueError):
-    """A GTIN or GS1 element string is malformed (bad check digit, missing element...)."""
 
 
 GTIN_LENGTHS = (8, 12, 13, 14)
@@ -88,7 +85,12 @@ def parse_gtin(value: str | int) -> int:
 
 
 def lot_bytes(lot: str) -> bytes:
-    """A lot number (GS1 AI 10, up to 20 characters) as the contract's bytes20."""
+    """A lot number (GS1 AI 10: 1 to 20 characters of GS1 set 82) as the contract's bytes20.
+
+    Raises:
+        GS1Error: a character GS1 does not allow in a lot (a space, a non-ASCII letter...), or too long.
+    """
+    check_ai82(lot, "lot")
     try:
         return fixed_ascii(lot, 20, "lot")
     except ValueError as exc:
@@ -168,6 +170,12 @@ def new_patient_salt() -> bytes:
 def serial_leaf_id(serial: str) -> bytes:
     """keccak256(abi.encode(serial)): the contract's leaf is keccak256 of this value."""
     return bytes(Web3.keccak(abi_encode(["string"], [serial])))
+
+
+def serial_leaf(serial: str) -> bytes:
+    """A pack's leaf in its batch's serials tree, as the contract computes it (``DrugIds.serialLeaf``):
+    keccak256(bytes.concat(keccak256(abi.encode(serial)))). ``SerialDispensed`` events carry it."""
+    return bytes(Web3.keccak(serial_leaf_id(serial)))
 
 
 class SerialTree:
