@@ -26,6 +26,7 @@ from medchain.consent import GrantTerms
 from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
 from medchain.devnet import licence_digest
+from medchain.directory import sample_directory
 from medchain.drug import Dispense, SerialTree
 from medchain.ehr import AnchoredRecord, KeyVault
 from medchain.epcis import epcis_document
@@ -414,7 +415,8 @@ def drug_step(
             str(e.block), e.kind, names.get(by, by[:10]), names.get(e.args.get("to", ""), ""), str(units)
         )
     out.print(table)
-    document = epcis_document(d, batch, gtin, lot)
+    directory = sample_directory(suite.chain.chain_id, names)  # demonstration GLNs (GS1 Prefix 952)
+    document = epcis_document(d, batch, gtin, lot, directory, serials=serials)
     count = len(document["epcisBody"]["eventList"])
     out.print(f"EPCIS 2.0 export: {count} ObjectEvents, valid against the GS1 schema")
     return dispensed
