@@ -10,6 +10,7 @@ import hashlib
 
 import pytest
 from brownie import chain
+
 from medchain.drug import SerialTree, dispense_id_of, lot_bytes, serial_leaf
 from medchain.types import GovernanceAction
 from tests.helpers import reverts
@@ -56,7 +57,8 @@ def unserialised_batch(drugs, manufacturer, pharmacy):
 def test_serial_dispense_records_the_pack(drugs, serial_batch, pharmacy):
     tx = drugs.dispenseSerial(serial_batch, SERIALS[3], proof(SERIALS[3]), PATIENT_REF, {"from": pharmacy})
     dispensed = tx.events["Dispensed"]
-    assert dispensed["quantity"] == 1 and dispensed["dispenser"] == pharmacy
+    assert dispensed["quantity"] == 1
+    assert dispensed["dispenser"] == pharmacy
     marked = tx.events["SerialDispensed"]
     assert marked["serialLeaf"] == "0x" + leaf(SERIALS[3]).hex()
     assert marked["dispenseId"] == dispensed["dispenseId"]
