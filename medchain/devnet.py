@@ -15,7 +15,7 @@ from eth_typing import ChecksumAddress
 
 from medchain.chain import Chain
 from medchain.deploy import LOCAL_CHAIN_IDS, FoundingMember, SuiteConfig, deploy_suite
-from medchain.directory import Directory, sample_entry
+from medchain.directory import EXAMPLE_GTIN_PREFIX, Directory, sample_entry
 from medchain.errors import ConfigurationError
 from medchain.suite import Suite
 from medchain.types import Kind
@@ -101,5 +101,6 @@ def dev_directory(chain_id: int, roles: dict[ChecksumAddress, DevRole]) -> Direc
     for examples): so that GS1 exports of a local chain name every member by GLN."""
     directory = Directory(chain_id)
     for index, (address, role) in enumerate(roles.items(), 1):
-        directory = directory.with_entry(sample_entry(address, index, role.name))
+        prefix = EXAMPLE_GTIN_PREFIX if role.kind is Kind.MANUFACTURER else None
+        directory = directory.with_entry(sample_entry(address, index, role.name, prefix))
     return directory

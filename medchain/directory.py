@@ -160,13 +160,19 @@ SAMPLE_GS1_PREFIX = "952"
 """GS1 Prefix 952: numbers GS1 keeps for demonstrations and examples, never issued to a company."""
 
 
-def sample_entry(address: str, index: int, name: str = "") -> DirectoryEntry:
+EXAMPLE_GTIN_PREFIX = "9506000"
+"""The GS1 Company Prefix of GS1's own example GTIN 09506000134352, which the demo and the tour
+commission: their manufacturer is given it, so that EPC URIs can split that GTIN."""
+
+
+def sample_entry(address: str, index: int, name: str = "", prefix: str | None = None) -> DirectoryEntry:
     """A demonstration identity for local chains: GS1 Company Prefix ``952`` + 4 digits of ``index``
-    (7 digits), the GLN of its location ``00001`` with its check digit."""
+    (7 digits) unless ``prefix`` is given, and the GLN of its location ``00001`` with its check digit."""
     from medchain.gs1 import gln_with_check_digit
 
-    prefix = f"{SAMPLE_GS1_PREFIX}{index:04d}"
-    return DirectoryEntry(address, gln_with_check_digit(prefix + "00001"), prefix, name)
+    prefix = prefix or f"{SAMPLE_GS1_PREFIX}{index:04d}"
+    first12 = prefix + "00001".rjust(12 - len(prefix), "0")
+    return DirectoryEntry(address, gln_with_check_digit(first12), prefix, name)
 
 
 def sample_directory(chain_id: int, names: dict[str, str]) -> Directory:
