@@ -16,6 +16,8 @@ export MEDCHAIN_CHAIN_PORT
 
 PY_STAMP   := $(VENV)/.setup-done
 NODE_STAMP := node_modules/.setup-done
+# GS1's epcis2.js and digital-link.js, used only by the tests as independent EPCIS checks.
+EPCIS_CHECK_STAMP := tools/epcis-check/node_modules/.setup-done
 # Slither lives in its own venv: its web3 stack is newer than the one eth-brownie pins.
 SLITHER_VENV  := .venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.setup-done
@@ -26,13 +28,18 @@ SLITHER_STAMP := $(SLITHER_VENV)/.setup-done
 help: ## list every target (this text)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(PY_STAMP) $(NODE_STAMP) ## create .venv and node_modules (pinned; later runs reuse them)
+setup: $(PY_STAMP) $(NODE_STAMP) $(EPCIS_CHECK_STAMP) ## create .venv and node_modules (pinned; later runs reuse them)
 
 $(PY_STAMP): pyproject.toml requirements-dev.txt requirements.lock tools/setup/python.sh tools/setup/venv.sh
 	@tools/setup/python.sh
 
 $(NODE_STAMP): package.json package-lock.json tools/setup/node.sh
 	@tools/setup/node.sh
+
+$(EPCIS_CHECK_STAMP): tools/epcis-check/package.json tools/epcis-check/package-lock.json $(NODE_STAMP)
+	@cd tools/epcis-check && npm ci --no-audit --no-fund >../../epcis-check-install.log 2>&1 || \
+	  { echo "setup: npm ci in tools/epcis-check failed (see epcis-check-install.log)" >&2; exit 1; }
+	@touch $@
 
 $(SLITHER_STAMP): tools/setup/slither-requirements.txt tools/setup/slither.sh tools/setup/venv.sh
 	@tools/setup/slither.sh

@@ -18,13 +18,15 @@ from rich.table import Table
 from web3 import Web3
 
 from bench.common import deploy_with
-from medchain.drug import ShipmentRef, lot_bytes
+from medchain.drug import SerialTree, ShipmentRef, lot_bytes
 from medchain.localchain import LocalChain
 from medchain.suite import Suite
 from medchain.types import Kind
 
 GTIN = 9506000134352
 TRACE_EVENTS = 1000
+SERIALS = [f"SN{i:06d}" for i in range(1000)]
+"""Each benchmark batch's 1,000 pack serials (a proof is 10 hashes long)."""
 
 
 def main() -> None:
@@ -50,6 +52,7 @@ def main() -> None:
                 "receive (new holder)",
                 "receive (existing holder)",
                 "dispense",
+                "dispenseSerial (1,000-serial batch)",
                 "quarantine (manufacturer)",
                 "release (manufacturer)",
                 "quarantine (regulator)",
@@ -59,6 +62,7 @@ def main() -> None:
             )
         }
         batches = []
+        tree = SerialTree(SERIALS)
         for i in range(6):
             r = chain.transact(
                 fn.commission(
@@ -68,7 +72,7 @@ def main() -> None:
                     now + 10**7,
                     1000,
                     hashlib.sha256(b"c").digest(),
-                    b"\1" * 32,
+                    tree.root,
                 ),
                 maker,
             )
@@ -95,6 +99,9 @@ def main() -> None:
             ref = suite.drugs.contract.events.Shipped().process_receipt(r)[0]["args"]["ref"]
             suite.drugs.receive(pharm, ShipmentRef.from_event(ref))
             gas["dispense"].append(chain.transact(fn.dispense(batch, 1, b"\2" * 32), pharm)["gasUsed"])
+            serial = SERIALS[i * 7]
+            r = chain.transact(fn.dispenseSerial(batch, serial, tree.proof(serial), b"\3" * 32), pharm)
+            gas["dispenseSerial (1,000-serial batch)"].append(r["gasUsed"])
             for who, authority in (("manufacturer", maker), ("regulator", regulator)):
                 r = chain.transact(fn.quarantine(batch, 1), authority)
                 gas[f"quarantine ({who})"].append(r["gasUsed"])

@@ -145,6 +145,14 @@ interface IDrugProvenance {
     error DrugHolderListUnsorted();
     /// @notice Thrown when a recall's holder list does not account for every unit in circulation.
     error DrugIncompleteHolderList(uint64 expected, uint64 listed);
+    /// @notice Thrown when dispensing a pack by serial from a batch commissioned without serial numbers.
+    error DrugNoSerials(bytes32 batchId);
+    /// @notice Thrown when a serial's Merkle proof does not lead to the batch's serials root: the pack
+    /// is not one of the batch's (a counterfeit, or a serial of another batch).
+    error DrugUnknownSerial(bytes32 batchId, bytes32 serialLeaf);
+    /// @notice Thrown when a pack's serial was already dispensed: one physical pack is dispensed once,
+    /// so a second pack carrying the same serial is a copy.
+    error DrugSerialAlreadyDispensed(bytes32 batchId, bytes32 serialLeaf, bytes32 dispenseId);
 
     // ─── Events ─────────────────────────────────────────────────────────────────────────────
 
@@ -175,6 +183,13 @@ interface IDrugProvenance {
     event Dispensed(
         bytes32 indexed dispenseId, bytes32 indexed batchId, address indexed dispenser, bytes32 patientRef, uint64 quantity
     );
+    /// @notice Emitted with {Dispensed} when the dispensed unit is one pack named by its serial
+    /// (see {dispenseSerial}).
+    /// @param serialLeaf The pack's leaf in the batch's serials tree
+    /// (keccak256(bytes.concat(keccak256(abi.encode(serial))))): the serial itself stays off chain, so
+    /// that the chain does not publish the list of genuine serials a counterfeiter could copy.
+    /// @param dispenseId The dispense ({Dispensed}) that took the pack.
+    event SerialDispensed(bytes32 indexed batchId, bytes32 indexed serialLeaf, bytes32 indexed dispenseId);
     /// @notice Emitted when a batch's status changes (quarantine, release, recall, destruction), and
     /// when a regulator takes over a manufacturer's quarantine (previous and current both Quarantined).
     event BatchStatusChanged(bytes32 indexed batchId, BatchStatus previous, BatchStatus current, address by, uint16 reason);
@@ -230,6 +245,23 @@ interface IDrugProvenance {
     /// (a drug claim bills it once), so an identical one in the same second reverts {DrugDispenseExists}.
     function dispense(bytes32 batchId, uint64 quantity, bytes32 patientRef) external returns (bytes32 dispenseId);
 
+    /// @notice Dispenses one pack, named by its serial number, to a patient reference: as {dispense}
+    /// with quantity 1, and the pack's serial is recorded as dispensed so that no pack carrying the
+    /// same serial can be dispensed again (a duplicate serial is a counterfeit).
+    /// @dev Class-level {dispense} stays available: it records no serial, so it cannot mark one pack.
+    /// @param batchId The batch the pack belongs to.
+    /// @param serial The pack's serial number (GS1 AI 21), as on its DataMatrix.
+    /// @param proof The Merkle proof of the serial's leaf against the batch's serials root.
+    /// @param patientRef The salted patient commitment (see {Dispensed}).
+    /// @return dispenseId The dispense's id, computed as {dispense} computes it for quantity 1.
+    /// Requirements: those of {dispense} for one unit; the batch has serials ({DrugNoSerials}); the
+    /// proof is valid ({DrugUnknownSerial}); the serial was not dispensed before
+    /// ({DrugSerialAlreadyDispensed}, naming the earlier dispense).
+    /// Emits {Dispensed} and {SerialDispensed}.
+    function dispenseSerial(bytes32 batchId, string calldata serial, bytes32[] calldata proof, bytes32 patientRef)
+        external
+        returns (bytes32 dispenseId);
+
     /// @notice Puts an Active batch on hold: no ship, receive or dispense until released.
     /// A regulator may also quarantine a batch its manufacturer quarantined: it takes the
     /// quarantine over, so that only a regulator can lift it.
@@ -278,6 +310,10 @@ interface IDrugProvenance {
 
     /// @notice Whether a dispense with this id happened (claims check drug claims against it).
     function isDispensed(bytes32 dispenseId) external view returns (bool);
+
+    /// @notice The dispense that took the pack with this serial leaf (zero if it was not dispensed by
+    /// serial). The leaf is {DrugIds-serialLeaf} of the pack's serial.
+    function serialDispense(bytes32 batchId, bytes32 serialLeaf) external view returns (bytes32 dispenseId);
 
     /// @notice Verifies a pack: is `serial` in the batch's serials Merkle tree (leaf:
     /// keccak256(bytes.concat(keccak256(abi.encode(serial)))))? Returns status and expiry too.

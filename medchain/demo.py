@@ -26,6 +26,7 @@ from medchain.consent import GrantTerms
 from medchain.crypto import ReaderKey
 from medchain.deploy import FoundingMember, SuiteConfig, deploy_suite
 from medchain.devnet import licence_digest
+from medchain.directory import EXAMPLE_GTIN_PREFIX, sample_directory, sample_entry
 from medchain.drug import Dispense, SerialTree
 from medchain.ehr import AnchoredRecord, KeyVault
 from medchain.epcis import epcis_document
@@ -414,7 +415,10 @@ def drug_step(
             str(e.block), e.kind, names.get(by, by[:10]), names.get(e.args.get("to", ""), ""), str(units)
         )
     out.print(table)
-    document = epcis_document(d, batch, gtin, lot)
+    # Demonstration GLNs (GS1 Prefix 952); the manufacturer owns the example GTIN's prefix.
+    directory = sample_directory(suite.chain.chain_id, names)
+    directory = directory.with_entry(sample_entry(maker, 0, names[maker], EXAMPLE_GTIN_PREFIX))
+    document = epcis_document(d, batch, gtin, lot, directory, serials=serials)
     count = len(document["epcisBody"]["eventList"])
     out.print(f"EPCIS 2.0 export: {count} ObjectEvents, valid against the GS1 schema")
     return dispensed

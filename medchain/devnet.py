@@ -15,6 +15,7 @@ from eth_typing import ChecksumAddress
 
 from medchain.chain import Chain
 from medchain.deploy import LOCAL_CHAIN_IDS, FoundingMember, SuiteConfig, deploy_suite
+from medchain.directory import EXAMPLE_GTIN_PREFIX, Directory, sample_entry
 from medchain.errors import ConfigurationError
 from medchain.suite import Suite
 from medchain.types import Kind
@@ -93,3 +94,13 @@ def deploy_dev_consortium(
     insurer = next(a for a, r in roles.items() if r.kind is Kind.INSURER)
     chain.transact(suite.token.functions.mint(insurer, INSURER_FLOAT), accounts[0])
     return suite, roles
+
+
+def dev_directory(chain_id: int, roles: dict[ChecksumAddress, DevRole]) -> Directory:
+    """Demonstration GS1 identities for the development consortium (GS1 Prefix 952, kept by GS1
+    for examples): so that GS1 exports of a local chain name every member by GLN."""
+    directory = Directory(chain_id)
+    for index, (address, role) in enumerate(roles.items(), 1):
+        prefix = EXAMPLE_GTIN_PREFIX if role.kind is Kind.MANUFACTURER else None
+        directory = directory.with_entry(sample_entry(address, index, role.name, prefix))
+    return directory

@@ -21,6 +21,8 @@ from web3.contract import Contract
 from medchain.artifacts import abi_type
 from medchain.chain import Chain, ContractClient, Sender
 from medchain.errors import ChainError, ConfigurationError, ContractRevert, MedChainError
+from medchain.gs1 import GS1Error as GS1Error  # re-exported: callers catch medchain.drug.GS1Error
+from medchain.gs1 import check_ai82
 from medchain.merkle import MerkleTree
 from medchain.types import (
     ZERO32,
@@ -36,10 +38,6 @@ from medchain.types import (
 
 RECALL_ATTEMPTS = 3
 """How many times `DrugClient.recall` puts the batch on hold and lists holders before giving up."""
-
-
-class GS1Error(MedChainError, ValueError):
-    """A GTIN or GS1 element string is malformed (bad check digit, missing element...)."""
 
 
 GTIN_LENGTHS = (8, 12, 13, 14)
@@ -88,7 +86,12 @@ def parse_gtin(value: str | int) -> int:
 
 
 def lot_bytes(lot: str) -> bytes:
-    """A lot number (GS1 AI 10, up to 20 characters) as the contract's bytes20."""
+    """A lot number (GS1 AI 10: 1 to 20 characters of GS1 set 82) as the contract's bytes20.
+
+    Raises:
+        GS1Error: a character GS1 does not allow in a lot (a space, a non-ASCII letter...), or too long.
+    """
+    check_ai82(lot, "lot")
     try:
         return fixed_ascii(lot, 20, "lot")
     except ValueError as exc:
@@ -170,6 +173,12 @@ def serial_leaf_id(serial: str) -> bytes:
     return bytes(Web3.keccak(abi_encode(["string"], [serial])))
 
 
+def serial_leaf(serial: str) -> bytes:
+    """A pack's leaf in its batch's serials tree, as the contract computes it (``DrugIds.serialLeaf``):
+    keccak256(bytes.concat(keccak256(abi.encode(serial)))). ``SerialDispensed`` events carry it."""
+    return bytes(Web3.keccak(serial_leaf_id(serial)))
+
+
 class SerialTree:
     """The Merkle tree of a batch's serial numbers (so one pack can be proven genuine)."""
 
@@ -189,6 +198,7 @@ class BatchEvent:
     """One step of a batch's history, from chain events."""
 
     kind: str  # commissioned, shipped, received, cancelled, dispensed, status, holder_at_recall, destroyed
+    # A dispense by serial carries the pack's leaf (`serial_leaf`) as args["serialLeaf"].
     block: int
     log_index: int
     tx: str
@@ -272,6 +282,7 @@ class Dispense:
     quantity: int
     nonce: int  # the dispenser's available units before dispensing (part of the dispense id)
     timestamp: int
+    serial: str | None = None  # the pack's serial (GS1 AI 21) when dispensed by serial
 
     def to_json(self) -> str:
         """The dispense as a JSON object: hex strings for bytes, the GTIN as its 14 digits.
@@ -295,6 +306,8 @@ class Dispense:
             "nonce": self.nonce,
             "timestamp": self.timestamp,
         }
+        if self.serial is not None:
+            data["serial"] = self.serial
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
@@ -330,6 +343,7 @@ class Dispense:
                 quantity=_count(data["quantity"], "quantity"),
                 nonce=_count(data["nonce"], "nonce"),
                 timestamp=_count(data["timestamp"], "timestamp"),
+                serial=str(data["serial"]) if data.get("serial") is not None else None,
             )
         except KeyError as exc:
             raise ConfigurationError(f"{source} lacks the field {exc.args[0]!r}") from None
@@ -374,6 +388,9 @@ class PackVerdict:
     status: BatchStatus
     expiry: int
     holders: dict[str, int]
+    dispensed_by: bytes | None = None
+    """The dispense that took a pack with this serial (``dispenseSerial``): a second pack carrying
+    the same serial is a copy."""
 
 
 class DrugClient(ContractClient):
@@ -464,7 +481,13 @@ class DrugClient(ContractClient):
         return DispenseId(bytes(self._emitted_field(receipt, "Dispensed", "dispenseId")))
 
     def dispense_to_patient(
-        self, dispenser: Sender, batch_id: bytes, quantity: int, patient: str
+        self,
+        dispenser: Sender,
+        batch_id: bytes,
+        quantity: int,
+        patient: str,
+        serial: str | None = None,
+        proof: list[bytes] | None = None,
     ) -> Dispense:
         """Dispenses to ``patient`` under a fresh random salt; returns the dispense and its salt.
 
@@ -473,18 +496,27 @@ class DrugClient(ContractClient):
         keeps the returned salt and hands it to the patient; a drug claim needs it, with the nonce
         and timestamp (what a drug claim's ``DispenseRef`` repeats, with the batch's lot).
 
+        With ``serial`` (and its Merkle ``proof`` against the batch's serials root), one pack is
+        dispensed by ``dispenseSerial``: ``quantity`` must be 1, and the chain refuses a serial
+        dispensed before (``DrugSerialAlreadyDispensed``: the pack in hand is a copy).
+
         Raises:
             ContractRevert: the contract refused the dispense.
             ChainError: the dispense happened but other transactions of the dispenser on the same
                 batch in the same block hide its nonce (the dispense id in the message still holds).
         """
+        if serial is not None and quantity != 1:
+            raise ValueError("a dispense by serial is of one pack: quantity must be 1")
         salt = new_patient_salt()
         patient = Web3.to_checksum_address(patient)
         commitment = patient_ref(patient, salt)
         who = _address_of(dispenser)
         label = self.label(batch_id)
         before = self.holding(batch_id, who)[0]
-        receipt = self._send(dispenser, "dispense", batch_id, quantity, commitment)
+        if serial is None:
+            receipt = self._send(dispenser, "dispense", batch_id, quantity, commitment)
+        else:
+            receipt = self._send(dispenser, "dispenseSerial", batch_id, serial, proof or [], commitment)
         dispense_id = DispenseId(bytes(self._emitted_field(receipt, "Dispensed", "dispenseId")))
         block = int(receipt["blockNumber"])
         timestamp = self.chain.block_times([block])[block]
@@ -503,11 +535,17 @@ class DrugClient(ContractClient):
                     quantity=quantity,
                     nonce=nonce,
                     timestamp=timestamp,
+                    serial=serial,
                 )
         raise ChainError(
             f"dispensed (id 0x{dispense_id.hex()}, salt 0x{salt.hex()}) but its nonce is unknown: other "
             f"transactions of {who} changed its holding in block {block}"
         )
+
+    def serial_dispense(self, batch_id: bytes, serial: str) -> bytes | None:
+        """The id of the dispense that took the pack with ``serial`` (by ``dispenseSerial``), if any."""
+        found = bytes(self._call("serialDispense", batch_id, serial_leaf(serial)))
+        return found if any(found) else None
 
     def quarantine(self, authority: Sender, batch_id: bytes, reason: int) -> None:
         """Puts a batch on hold; a regulator may also take over its manufacturer's quarantine."""
@@ -637,7 +675,8 @@ class DrugClient(ContractClient):
         genuine, status, expiry = self._call("verifyPack", pack.gtin, lot_bytes(pack.lot), pack.serial, proof)
         batch_id = self.batch_id(pack.gtin, pack.lot)
         holders = self.holders(batch_id) if status else {}
-        return PackVerdict(bool(genuine), BatchStatus(status), int(expiry), holders)
+        dispensed_by = self.serial_dispense(batch_id, pack.serial) if status else None
+        return PackVerdict(bool(genuine), BatchStatus(status), int(expiry), holders, dispensed_by)
 
     def history(self, batch_id: bytes) -> list[BatchEvent]:
         """Every event of a batch in chain order: two eth_getLogs calls, decoded locally.
@@ -678,7 +717,15 @@ class DrugClient(ContractClient):
             events.append(
                 BatchEvent(kind, block, int(log["logIndex"], 16), log["transactionHash"], timestamp, args)
             )
-        return events
+        # A dispense by serial logs Dispensed then SerialDispensed: one step, the pack's leaf on it.
+        leaves = {e.args["dispenseId"]: e.args["serialLeaf"] for e in events if e.kind == "serial_dispensed"}
+        return [
+            BatchEvent(e.kind, e.block, e.log_index, e.tx, e.timestamp, {**e.args, "serialLeaf": leaves[key]})
+            if e.kind == "dispensed" and (key := e.args["dispenseId"]) in leaves
+            else e
+            for e in events
+            if e.kind != "serial_dispensed"
+        ]
 
     def _decoders(self) -> dict[bytes, tuple[str, Any]]:
         """Per event topic: its kind and a decoder of raw JSON-RPC logs (eth_abi, no web3 formatting)."""
@@ -692,6 +739,7 @@ class DrugClient(ContractClient):
                 "BatchStatusChanged": "status",
                 "HolderAtRecall": "holder_at_recall",
                 "UnitsDestroyed": "destroyed",
+                "SerialDispensed": "serial_dispensed",
             }
             self._decoder_cache = {}
             events: list[dict[str, Any]] = [dict(e) for e in self.contract.abi if e.get("type") == "event"]
@@ -738,6 +786,30 @@ class DrugClient(ContractClient):
             party = ship.args["from"]
         path += [e for e in history if e.kind == "commissioned"]
         return sorted(path, key=lambda e: (e.block, e.log_index))
+
+    def pack_history(self, batch_id: bytes, serial: str) -> list[BatchEvent]:
+        """What the chain says about one pack of a batch, in chain order.
+
+        The chain records custody per batch, not per pack; a pack is named only when it is dispensed
+        by serial (``dispenseSerial``). So a pack's history is: the batch's commissioning; the batch's
+        status changes (a quarantine or recall holds every pack); its dispense by serial, if any, and
+        then the custody path that brought the dispenser its units (shipments received along the way
+        back to the manufacturer: the pack travelled that way). The caller checks that ``serial`` is
+        one of the batch's (its serial list, or a Merkle proof).
+        """
+        history = self.history(batch_id)
+        leaf = serial_leaf(serial)
+        dispensed = [e for e in history if e.kind == "dispensed" and e.args.get("serialLeaf") == leaf]
+        picked = {(e.block, e.log_index): e for e in history if e.kind in ("commissioned", "status")}
+        for e in dispensed:
+            picked[(e.block, e.log_index)] = e
+            path = self.trace_backward(batch_id, e.args["dispenser"])
+            shipments = {s.args["shipmentId"] for s in path if s.kind == "shipped"}
+            for step in history:
+                on_path = step.kind in ("shipped", "received") and step.args["shipmentId"] in shipments
+                if on_path and step.timestamp <= e.timestamp:
+                    picked[(step.block, step.log_index)] = step
+        return [picked[k] for k in sorted(picked)]
 
 
 def _signature(entry: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ contract DrugProvenance is IDrugProvenance {
     mapping(bytes32 batchId => mapping(address holder => Holding)) private _holdings;
     mapping(bytes32 shipmentId => ShipmentStatus) private _shipments;
     mapping(bytes32 dispenseId => bool) private _dispensed;
+    mapping(bytes32 batchId => mapping(bytes32 serialLeaf => bytes32 dispenseId)) private _serialDispenses;
 
     // ─── Constructor ────────────────────────────────────────────────────────────────────────
 
@@ -145,24 +146,24 @@ contract DrugProvenance is IDrugProvenance {
     /// @inheritdoc IDrugProvenance
     function dispense(bytes32 batchId, uint64 quantity, bytes32 patientRef) external returns (bytes32 dispenseId) {
         Batch storage b = _requireActive(batchId);
-        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.DISPENSERS)) revert DrugNotDispenser(msg.sender);
-        if (block.timestamp >= b.expiry) revert DrugBatchExpired(batchId, b.expiry);
-        if (patientRef == bytes32(0)) revert DrugInvalidPatientRef();
-        Holding storage h = _holdings[batchId][msg.sender];
-        uint64 available = h.available;
-        if (quantity == 0 || quantity > available) {
-            revert DrugInsufficientHolding(batchId, msg.sender, available, quantity);
-        }
-        dispenseId = DrugIds.dispenseId(batchId, msg.sender, patientRef, quantity, available, block.timestamp);
-        // A receive or cancellation can restore `available` within the second: one id, one dispense.
-        if (_dispensed[dispenseId]) revert DrugDispenseExists(dispenseId);
-        // Cannot underflow: quantity <= available was checked above.
-        unchecked {
-            h.available = available - quantity;
-        }
-        b.dispensed += quantity;
-        _dispensed[dispenseId] = true;
-        emit Dispensed(dispenseId, batchId, msg.sender, patientRef, quantity);
+        dispenseId = _dispense(batchId, b, quantity, patientRef);
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function dispenseSerial(bytes32 batchId, string calldata serial, bytes32[] calldata proof, bytes32 patientRef)
+        external
+        returns (bytes32 dispenseId)
+    {
+        Batch storage b = _requireActive(batchId);
+        bytes32 root = b.serialsRoot;
+        if (root == bytes32(0)) revert DrugNoSerials(batchId);
+        bytes32 leaf = DrugIds.serialLeaf(serial);
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert DrugUnknownSerial(batchId, leaf);
+        bytes32 earlier = _serialDispenses[batchId][leaf];
+        if (earlier != bytes32(0)) revert DrugSerialAlreadyDispensed(batchId, leaf, earlier);
+        dispenseId = _dispense(batchId, b, 1, patientRef);
+        _serialDispenses[batchId][leaf] = dispenseId;
+        emit SerialDispensed(batchId, leaf, dispenseId);
     }
 
     // ─── Status ─────────────────────────────────────────────────────────────────────────────
@@ -234,6 +235,32 @@ contract DrugProvenance is IDrugProvenance {
         b.status = next;
         b.quarantinedByRegulator = byRegulator;
         emit BatchStatusChanged(batchId, previous, next, msg.sender, reason);
+    }
+
+    /// @dev The checks and effects every dispense shares (the batch is Active: callers checked).
+    function _dispense(bytes32 batchId, Batch storage b, uint64 quantity, bytes32 patientRef)
+        private
+        returns (bytes32 dispenseId)
+    {
+        if (!REGISTRY.isActiveAny(msg.sender, KindMasks.DISPENSERS)) revert DrugNotDispenser(msg.sender);
+        uint40 expiry = b.expiry;
+        if (block.timestamp >= expiry) revert DrugBatchExpired(batchId, expiry);
+        if (patientRef == bytes32(0)) revert DrugInvalidPatientRef();
+        Holding storage h = _holdings[batchId][msg.sender];
+        uint64 available = h.available;
+        if (quantity == 0 || quantity > available) {
+            revert DrugInsufficientHolding(batchId, msg.sender, available, quantity);
+        }
+        dispenseId = DrugIds.dispenseId(batchId, msg.sender, patientRef, quantity, available, block.timestamp);
+        // A receive or cancellation can restore `available` within the second: one id, one dispense.
+        if (_dispensed[dispenseId]) revert DrugDispenseExists(dispenseId);
+        // Cannot underflow: quantity <= available was checked above.
+        unchecked {
+            h.available = available - quantity;
+        }
+        b.dispensed += quantity;
+        _dispensed[dispenseId] = true;
+        emit Dispensed(dispenseId, batchId, msg.sender, patientRef, quantity);
     }
 
     function _existing(bytes32 batchId) private view returns (Batch storage b) {
@@ -317,6 +344,11 @@ contract DrugProvenance is IDrugProvenance {
     /// @inheritdoc IDrugProvenance
     function isDispensed(bytes32 dispenseId) external view returns (bool) {
         return _dispensed[dispenseId];
+    }
+
+    /// @inheritdoc IDrugProvenance
+    function serialDispense(bytes32 batchId, bytes32 serialLeaf) external view returns (bytes32) {
+        return _serialDispenses[batchId][serialLeaf];
     }
 
     /// @inheritdoc IDrugProvenance

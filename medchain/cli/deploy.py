@@ -90,6 +90,7 @@ def _deploy_dev(obj: Context, path: object) -> None:
     assert isinstance(path, Path)
     suite, roles = deploy_dev_consortium(obj.chain, path)
     save_dev_accounts(obj, roles)
+    _save_dev_directory(obj, roles)
     rows = [(role.account, address, role.kind.label, role.name) for address, role in roles.items()]
     from medchain.cli._render import Column
 
@@ -115,6 +116,20 @@ def _deploy_dev(obj: Context, path: object) -> None:
             Column("institution", lambda r: r[3]),
         ],
     )
+
+
+def _save_dev_directory(obj: Context, roles: Mapping[ChecksumAddress, DevRole]) -> None:
+    """Gives each development role a demonstration GLN in the directory (entries already there stay)."""
+    from medchain.devnet import dev_directory
+    from medchain.directory import Directory, default_directory_path
+
+    chain_id = obj.chain.chain_id
+    path = default_directory_path(chain_id)
+    directory = Directory.load(path, chain_id)
+    for entry in dev_directory(chain_id, dict(roles)).entries.values():
+        if directory.entry(entry.address) is None:
+            directory = directory.with_entry(entry)
+    directory.save(path)
 
 
 def save_dev_accounts(obj: Context, roles: Mapping[ChecksumAddress, DevRole]) -> None:

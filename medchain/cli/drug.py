@@ -367,8 +367,29 @@ def drug_cancel(obj: Context, gtin: int, lot: str, shipment_id: bytes | None, to
 @click.argument("lot", type=LOT)
 @click.argument("quantity", type=UNITS)
 @click.option("--patient", type=ACCOUNT, required=True, help="The patient (address or account name).")
+@click.option(
+    "--serial",
+    default=None,
+    help="Dispense this one pack by its serial number (GS1 AI 21; QUANTITY must be 1): the chain "
+    "records the serial, and refuses a second pack carrying it (a copy).",
+)
+@click.option(
+    "--serials",
+    "serials_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The batch's serial list, for the pack's proof [default: $MEDCHAIN_HOME/serials/<batch id>.json].",
+)
 @click.pass_obj
-def drug_dispense(obj: Context, gtin: int, lot: str, quantity: int, patient: str) -> None:
+def drug_dispense(
+    obj: Context,
+    gtin: int,
+    lot: str,
+    quantity: int,
+    patient: str,
+    serial: str | None,
+    serials_file: Path | None,
+) -> None:
     """Dispense QUANTITY units of batch GTIN + LOT to a patient (sender: a pharmacy or hospital).
 
     The chain records only a salted commitment to the patient. The random salt is printed and
@@ -377,14 +398,36 @@ def drug_dispense(obj: Context, gtin: int, lot: str, quantity: int, patient: str
     needs it. Without the salt nobody can link the patient to the product.
 
     \b
-    Example:
+    With --serial, one pack is dispensed by its serial number, proven against the batch's serial
+    list; the chain refuses a serial dispensed before (DrugSerialAlreadyDispensed).
+
+    \b
+    Examples:
       medchain --from pharmacy drug dispense 09506000134352 A1 1 --patient alice
+      medchain --from pharmacy drug dispense 09506000134352 A1 1 --patient alice --serial K7M2Q9XH4TRP
     """
+    from medchain.drug import SerialTree
     from medchain.errors import ConfigurationError
 
     client = obj.suite.drugs
     batch_id = _batch(client, gtin, lot)
-    given = client.dispense_to_patient(obj.sender(), batch_id, quantity, patient)
+    proof: list[bytes] | None = None
+    if serial is not None:
+        if quantity != 1:
+            raise click.UsageError(f"--serial names one pack: QUANTITY must be 1, not {quantity}")
+        _check_serial(serial)
+        serials = batch_serials(obj, client, batch_id, serials_file)
+        if serials is None:
+            raise ConfigurationError(
+                f"dispensing by serial needs the serial list of batch {gtin:014d} / {lot} "
+                "(give --serials FILE)"
+            )
+        if serial not in serials:
+            raise ConfigurationError(
+                f"{serial!r} is not a serial of batch {gtin:014d} / {lot}: the pack may be counterfeit"
+            )
+        proof = SerialTree(serials).proof(serial)
+    given = client.dispense_to_patient(obj.sender(), batch_id, quantity, patient, serial, proof)
     path = dispense_path(obj.home, given.dispense_id)
     try:
         write_private(path, given.to_json())
@@ -405,6 +448,7 @@ def drug_dispense(obj: Context, gtin: int, lot: str, quantity: int, patient: str
             "patient_salt": given.patient_salt,
             "nonce": given.nonce,
             "timestamp": given.timestamp,
+            "serial": given.serial,
             "saved": path,
         },
     )
@@ -484,7 +528,19 @@ def drug_recall(obj: Context, gtin: int, lot: str, reason: int) -> None:
       medchain --from manufacturer drug recall 09506000134352 A1 --reason 5
     """
     client = obj.suite.drugs
-    holders = client.recall(obj.sender(), _batch(client, gtin, lot), reason)
+    batch_id = _batch(client, gtin, lot)
+    holders = client.recall(obj.sender(), batch_id, reason)
+    serials = batch_serials(obj, client, batch_id, None)
+    if serials is not None:
+        from medchain.drug import serial_leaf
+
+        leaves = {e.args["serialLeaf"] for e in client.history(batch_id) if "serialLeaf" in e.args}
+        gone = sum(serial_leaf(s) in leaves for s in serials)
+        obj.note(
+            f"the {len(serials)} packs of lot {lot} are under this recall ({gone} already dispensed by "
+            "serial); "
+            f"`medchain drug epcis {gtin:014d} {lot}` lists their serials"
+        )
     obj.show_one(f"Recalled {gtin:014d} / {lot}: units held at the recall", holders)
 
 
@@ -545,6 +601,11 @@ def drug_verify(obj: Context, scan: str, serials_file: Path | None) -> None:
     expiry = _when(verdict.expiry)
     if pack.expiry is not None and pack.expiry != expiry[:10]:
         obj.note(f"note: the pack says it expires {pack.expiry}, the chain says {expiry}")
+    if verdict.dispensed_by is not None:
+        obj.note(
+            f"warning: a pack with serial {pack.serial} was already dispensed (dispense "
+            f"0x{verdict.dispensed_by.hex()}): the pack in hand may be a copy"
+        )
     obj.show_one(
         f"Pack {pack.serial} of {pack.gtin:014d} / {pack.lot}",
         {
@@ -557,6 +618,8 @@ def drug_verify(obj: Context, scan: str, serials_file: Path | None) -> None:
             "expiry": expiry,
             "expired": verdict.expiry <= client.now(),
             "pack_expiry": pack.expiry,
+            "dispensed": verdict.dispensed_by is not None,
+            "dispense_id": verdict.dispensed_by,
             "holders": verdict.holders,
         },
     )
@@ -584,7 +647,22 @@ EVENT_COLUMNS: list[Column[BatchEvent]] = [
 ]
 
 
-@drug.command("trace", short_help="A batch's history, or one holder's part.")
+SERIAL_OPTION = click.option(
+    "--serial",
+    default=None,
+    help="Only what the chain says about this one pack (GS1 AI 21 serial): the batch's commissioning "
+    "and status changes, its dispense by serial and the custody path that led there.",
+)
+SERIALS_OPTION = click.option(
+    "--serials",
+    "serials_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The batch's serial list [default: $MEDCHAIN_HOME/serials/<batch id>.json, if there].",
+)
+
+
+@drug.command("trace", short_help="A batch's history, one holder's part, or one pack's.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
 @click.option(
@@ -593,34 +671,47 @@ EVENT_COLUMNS: list[Column[BatchEvent]] = [
 @click.option(
     "--backward", type=ACCOUNT, default=None, metavar="HOLDER", help="Only where HOLDER's units came from."
 )
+@SERIAL_OPTION
+@SERIALS_OPTION
 @click.option("--epcis", is_flag=True, help="Print the history as GS1 EPCIS 2.0 JSON (as `drug epcis`).")
 @click.pass_obj
 def drug_trace(
-    obj: Context, gtin: int, lot: str, forward: str | None, backward: str | None, epcis: bool
+    obj: Context,
+    gtin: int,
+    lot: str,
+    forward: str | None,
+    backward: str | None,
+    serial: str | None,
+    serials_file: Path | None,
+    epcis: bool,
 ) -> None:
-    """The history of batch GTIN + LOT in chain order, or one holder's part of it.
+    """The history of batch GTIN + LOT in chain order, one holder's part of it, or one pack's.
 
     \b
     Examples:
       medchain drug trace 09506000134352 A1
       medchain drug trace 09506000134352 A1 --forward distributor    where its units went
       medchain drug trace 09506000134352 A1 --backward pharmacy      how they got there
+      medchain drug trace 09506000134352 A1 --serial K7M2Q9XH4TRP    one pack
     """
     chosen = [
         name
-        for name, given in (("--forward", forward), ("--backward", backward), ("--epcis", epcis))
+        for name, given in (("--forward", forward), ("--backward", backward), ("--serial", serial))
         if given
     ]
+    if epcis and (forward or backward):
+        chosen.append("--epcis")
     if len(chosen) > 1:
         raise click.UsageError(
-            f"give at most one of --forward, --backward and --epcis, not {' and '.join(chosen)}"
+            f"give at most one of --forward, --backward and --serial (--epcis goes with --serial), "
+            f"not {' and '.join(chosen)}"
         )
     client = obj.suite.drugs
     batch_id = _batch(client, gtin, lot)
     if epcis:
-        from medchain.epcis import epcis_document
-
-        click.echo(json.dumps(epcis_document(client, batch_id, _digits(gtin), lot), indent=2))
+        click.echo(
+            json.dumps(_epcis(obj, client, batch_id, gtin, lot, serial, serials_file, False), indent=2)
+        )
         return
     status = client.status(batch_id).name.lower()
     title = f"Batch {gtin:014d} / {lot}: {status}"
@@ -630,14 +721,31 @@ def drug_trace(
     elif backward is not None:
         events = client.trace_backward(batch_id, backward)
         title += f"; how {backward} got its units"
+    elif serial is not None:
+        _pack_of(obj, client, batch_id, gtin, lot, serial, serials_file)
+        events = client.pack_history(batch_id, serial)
+        title = f"Pack {serial} of {gtin:014d} / {lot}: batch {status}"
+        if not any(e.kind == "dispensed" for e in events):
+            obj.note(
+                f"note: pack {serial} was not dispensed by serial; the chain records custody per batch, so "
+                "where this pack is now is not known"
+            )
     else:
         events = client.history(batch_id)
     obj.show(title, events, EVENT_COLUMNS)
 
 
-@drug.command("epcis", short_help="Export a batch's history as GS1 EPCIS 2.0.")
+@drug.command("epcis", short_help="Export a batch's (or a pack's) history as GS1 EPCIS 2.0.")
 @click.argument("gtin", type=GTIN)
 @click.argument("lot", type=LOT)
+@SERIAL_OPTION
+@SERIALS_OPTION
+@click.option(
+    "--digital-link",
+    is_flag=True,
+    help="Name objects, parties and locations by GS1 Digital Link URIs (https://id.gs1.org/...) "
+    "instead of EPC URIs (urn:epc:class:lgtin, urn:epc:id:sgtin/sgln/pgln).",
+)
 @click.option(
     "-o",
     "--output",
@@ -646,23 +754,112 @@ def drug_trace(
     help="Write the document to this file (whole or not at all) [default: standard output].",
 )
 @click.pass_obj
-def drug_epcis(obj: Context, gtin: int, lot: str, output: Path | None) -> None:
-    """Export the history of batch GTIN + LOT as a GS1 EPCIS 2.0 document (JSON-LD), validated.
+def drug_epcis(
+    obj: Context,
+    gtin: int,
+    lot: str,
+    serial: str | None,
+    serials_file: Path | None,
+    digital_link: bool,
+    output: Path | None,
+) -> None:
+    """Export the history of batch GTIN + LOT (or of one pack) as a GS1 EPCIS 2.0 document
+    (JSON-LD, CBV 2.0 vocabulary), validated against GS1's schema.
+
+    Parties and locations are named by GLN, from the deployment's directory
+    ($MEDCHAIN_HOME/directory/<chain id>.json, kept with `medchain institution directory set`);
+    every member the history names needs an entry, and the manufacturer's GS1 Company Prefix
+    splits the GTIN for EPC URIs. With the batch's serial list, packs are named by SGTIN.
 
     \b
-    Example:
+    Examples:
       medchain drug epcis 09506000134352 A1 -o A1.epcis.json
+      medchain drug epcis 09506000134352 A1 --serial K7M2Q9XH4TRP --digital-link
     """
-    from medchain.epcis import epcis_document
-
     client = obj.suite.drugs
-    document = epcis_document(client, _batch(client, gtin, lot), _digits(gtin), lot)
+    batch_id = _batch(client, gtin, lot)
+    document = _epcis(obj, client, batch_id, gtin, lot, serial, serials_file, digital_link)
     text = json.dumps(document, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
         return
     write_atomically(output, text)
     obj.note(f"wrote {len(document['epcisBody']['eventList'])} EPCIS events to {output}")
+
+
+def _epcis(
+    obj: Context,
+    client: DrugClient,
+    batch_id: BatchId,
+    gtin: int,
+    lot: str,
+    serial: str | None,
+    serials_file: Path | None,
+    digital_link: bool,
+) -> dict[str, Any]:
+    from medchain.directory import Directory, default_directory_path
+    from medchain.epcis import epcis_document
+
+    chain_id = obj.chain.chain_id
+    directory = Directory.load(default_directory_path(chain_id), chain_id)
+    serials = batch_serials(obj, client, batch_id, serials_file)
+    if serial is not None:
+        _pack_of(obj, client, batch_id, gtin, lot, serial, serials_file)
+    return epcis_document(
+        client,
+        batch_id,
+        _digits(gtin),
+        lot,
+        directory,
+        serials=serials,
+        serial=serial,
+        identifiers="digital-link" if digital_link else "epc",
+    )
+
+
+def _pack_of(
+    obj: Context,
+    client: DrugClient,
+    batch_id: BatchId,
+    gtin: int,
+    lot: str,
+    serial: str,
+    serials_file: Path | None,
+) -> None:
+    """Refuses a serial GS1 does not allow, or one the batch's serial list (when known) lacks."""
+    from medchain.errors import MedChainError
+
+    _check_serial(serial)
+    serials = batch_serials(obj, client, batch_id, serials_file)
+    if serials is not None and serial not in serials:
+        raise MedChainError(
+            f"{serial!r} is not a serial of batch {gtin:014d} / {lot}: the pack may be counterfeit"
+        )
+
+
+def _check_serial(serial: str) -> None:
+    from medchain.drug import GS1Error
+    from medchain.gs1 import check_ai82
+
+    try:
+        check_ai82(serial, "serial")
+    except GS1Error as exc:
+        raise click.BadParameter(str(exc), param_hint="--serial") from None
+
+
+def batch_serials(obj: Context, client: DrugClient, batch_id: bytes, given: Path | None) -> list[str] | None:
+    """The batch's serial list: ``given``, else the one `drug commission` kept, else None. Checked
+    against the batch's serials root."""
+    from medchain.drug import SerialTree
+    from medchain.errors import ConfigurationError
+
+    path = given or serial_list_path(obj.home, batch_id)
+    if given is None and not path.is_file():
+        return None
+    serials = load_serials(path)
+    if SerialTree(serials).root != client.batch(batch_id).serials_root:
+        raise ConfigurationError(f"{path} is not the serial list of batch 0x{batch_id.hex()}")
+    return serials
 
 
 # ─── Local files ────────────────────────────────────────────────────────────────────────────

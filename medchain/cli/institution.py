@@ -9,6 +9,7 @@ import click
 from medchain.cli._context import Context
 from medchain.cli._options import ACCOUNT, DIGEST, KIND, RATING
 from medchain.cli._render import Column
+from medchain.directory import DirectoryEntry
 from medchain.registry import Member
 from medchain.types import GovernanceAction, Kind
 
@@ -98,3 +99,71 @@ def _show_proposal(obj: Context, proposal_id: int) -> None:
     if proposal_id > obj.suite.registry.proposal_count():
         raise MedChainError(f"no proposal {proposal_id} on this deployment")
     obj.show_one(f"Proposal {proposal_id}", asdict(obj.suite.registry.proposal(proposal_id)))
+
+
+# ─── Directory: each member's GS1 identity (off chain) ──────────────────────────────────────
+
+DIRECTORY_COLUMNS: list[Column[DirectoryEntry]] = [
+    Column("address", lambda e: e.address),
+    Column("name", lambda e: e.name),
+    Column("gln", lambda e: e.gln),
+    Column("company_prefix", lambda e: e.company_prefix),
+]
+
+
+@institution.group("directory")
+def institution_directory() -> None:
+    """Each member's GS1 identity (GLN, GS1 Company Prefix), which GS1 exports name it by.
+
+    Kept off chain beside the deployment manifest, in $MEDCHAIN_HOME/directory/<chain id>.json
+    (a GLN is public master data; correcting one needs no governance vote).
+    """
+
+
+@institution_directory.command("set")
+@click.argument("account", type=ACCOUNT)
+@click.option("--gln", required=True, help="The member's GLN: 13 digits, GS1 check digit verified.")
+@click.option(
+    "--company-prefix",
+    required=True,
+    help="The member's GS1 Company Prefix (6 to 12 digits; its GLN and its GTINs start with it).",
+)
+@click.option("--name", default="", help="The member's name, as GS1 master data would give it.")
+@click.pass_obj
+def directory_set(obj: Context, account: str, gln: str, company_prefix: str, name: str) -> None:
+    """Record ACCOUNT's GLN and GS1 Company Prefix in the deployment's directory.
+
+    \b
+    Example:
+      medchain institution directory set manufacturer --gln 9520005000013 --company-prefix 9520005
+    """
+    from medchain.directory import Directory, DirectoryEntry, default_directory_path
+    from medchain.gs1 import GS1Error
+
+    try:
+        entry = DirectoryEntry(account, gln, company_prefix, name)
+    except GS1Error as exc:
+        raise click.BadParameter(str(exc), param_hint="--gln/--company-prefix") from None
+    chain_id = obj.chain.chain_id
+    path = default_directory_path(chain_id)
+    Directory.load(path, chain_id).with_entry(entry).save(path)
+    obj.show_one(f"Directory entry of {entry.address}", {**entry.as_json(), "address": entry.address})
+
+
+@institution_directory.command("show")
+@click.argument("account", type=ACCOUNT, required=False)
+@click.pass_obj
+def directory_show(obj: Context, account: str | None) -> None:
+    """List the directory, or show ACCOUNT's entry."""
+    from medchain.directory import Directory, default_directory_path
+    from medchain.errors import MedChainError
+
+    chain_id = obj.chain.chain_id
+    directory = Directory.load(default_directory_path(chain_id), chain_id)
+    if account is None:
+        obj.show(f"Directory of chain {chain_id}", list(directory.entries.values()), DIRECTORY_COLUMNS)
+        return
+    entry = directory.entry(account)
+    if entry is None:
+        raise MedChainError(f"the directory of chain {chain_id} has no entry for {account}")
+    obj.show_one(f"Directory entry of {entry.address}", {**entry.as_json(), "address": entry.address})

@@ -91,6 +91,19 @@ def test_dev_consortium_accounts_sign_by_name(home):
     assert json.loads(proposed.stdout)["subject"] == deployed["accounts"]["laboratory"]
 
 
+def test_dev_consortium_members_get_demonstration_glns(home):
+    """Every development role has a GLN (GS1 Prefix 952, or the example GTIN's prefix for the
+    manufacturer) with a right check digit, so the tour's EPCIS export names everyone."""
+    from stdnum import ean
+
+    env, deployed = home
+    listed = json.loads(medchain(env, "--json", "institution", "directory", "show").stdout)
+    assert {row["address"] for row in listed} == set(deployed["accounts"].values())
+    assert all(ean.is_valid(row["gln"]) and row["gln"].startswith(row["company_prefix"]) for row in listed)
+    maker = json.loads(medchain(env, "--json", "institution", "directory", "show", "manufacturer").stdout)
+    assert maker["company_prefix"] == "9506000"
+
+
 def test_chain_state_survives_down_and_up(home):
     env, _ = home
     created = medchain(env, "--json", "account", "new", "alice", "--light-kdf")

@@ -19,6 +19,7 @@ from medchain.claims import DispenseRef
 from medchain.cli import main
 from medchain.cli.drug import SerialList, load_serials, serial_list_path
 from medchain.deploy import SuiteConfig, deploy_suite
+from medchain.directory import EXAMPLE_GTIN_PREFIX, sample_entry
 from medchain.drug import Dispense, SerialTree, batch_id_of, lot_bytes
 from medchain.errors import ConfigurationError
 from medchain.keystore import Keystore
@@ -338,16 +339,43 @@ def test_trace_shows_history_and_each_direction(cli, batch, manufacturer, distri
     assert "Batch 09506000134352 / A1: active" in table
 
 
+def set_glns(cli, *members):
+    """Directory entries (demonstration GLNs) for ``members``; the first owns the GTIN's prefix."""
+    for index, member in enumerate(members):
+        entry = sample_entry(
+            member.address, index + 1, f"member {index}", EXAMPLE_GTIN_PREFIX if index == 0 else None
+        )
+        cli.ok(
+            None,
+            "institution",
+            "directory",
+            "set",
+            member.address,
+            "--gln",
+            entry.gln,
+            "--company-prefix",
+            entry.company_prefix,
+            "--name",
+            entry.name,
+        )
+
+
 def test_epcis_writes_a_validated_document(cli, batch, manufacturer, distributor, tmp_path):
     cli.ok(manufacturer, "drug", "ship", GTIN, "A1", distributor.address, "5")
+    set_glns(cli, manufacturer, distributor)
     out = tmp_path / "a1.epcis.json"
     code, _out, err = cli(None, "drug", "epcis", GTIN, "A1", "-o", str(out))
     assert code == 0, err
     document = json.loads(out.read_text())
     steps = [e["bizStep"] for e in document["epcisBody"]["eventList"]]
     assert steps == ["commissioning", "shipping"]
-    assert cli.ok(None, "drug", "epcis", GTIN, "A1") == document
-    assert cli.ok(None, "drug", "trace", GTIN, "A1", "--epcis") == document
+    # Deliberately changed (issue 12): creationDate is when each document was made, so two exports
+    # differ there; their events are the same.
+    events = document["epcisBody"]["eventList"]
+    assert cli.ok(None, "drug", "epcis", GTIN, "A1")["epcisBody"]["eventList"] == events
+    assert cli.ok(None, "drug", "trace", GTIN, "A1", "--epcis")["epcisBody"]["eventList"] == events
+    # The saved serial list names each pack at commissioning.
+    assert len(events[0]["epcList"]) == 10
 
 
 def test_quarantine_release_destroy_recall(cli, suite, batch, regulator, manufacturer, distributor):
@@ -393,7 +421,8 @@ def test_unknown_batch_is_named_by_every_command(cli, product, regulator, args):
         (["trace", "09506000134353", "A1"], "check digit"),
         (["ship", GTIN, "A1", "0x12", "1"], "not an Ethereum address"),
         (["cancel", GTIN, "A1", "--shipment", "0xzz"], "not a shipment id"),
-        (["trace", GTIN, "L" * 21], "1 to 20 ASCII characters"),
+        (["trace", GTIN, "L" * 21], "GS1 allows at most 20"),
+        (["trace", GTIN, "A 1"], "character set 82"),
         (["ship", GTIN, "A1", "0x" + "11" * 20, "0"], "'0' is not a number of units"),
         (["quarantine", GTIN, "A1", "--reason", "70000"], "70000"),
         (["verify", "not a scan"], "malformed GS1 element string"),
@@ -455,7 +484,8 @@ def test_contract_rejection_names_the_error(cli, batch, outsider, manufacturer, 
     assert "DrugInsufficientHolding(" in line
 
 
-def test_unwritable_epcis_output_leaves_no_file(cli, batch, tmp_path):
+def test_unwritable_epcis_output_leaves_no_file(cli, batch, manufacturer, tmp_path):
+    set_glns(cli, manufacturer)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     line = one_line_error(*cli(None, "drug", "epcis", GTIN, "A1", "-o", str(blocker / "out.json"))[::2])
@@ -522,3 +552,148 @@ def test_a_real_process_prints_one_line(manifest):
     )
     assert one_line_error(done.returncode, done.stderr, 1) == f"error: {UNKNOWN}"
     assert done.stdout == ""
+
+
+# ─── Issue 12: the directory, serial-level dispensing and trace, EPCIS bad input ────────────
+
+
+def test_directory_set_and_show(cli, manufacturer):
+    entry = sample_entry(manufacturer.address, 1, "Acme", EXAMPLE_GTIN_PREFIX)
+    shown = cli.ok(
+        None,
+        "institution",
+        "directory",
+        "set",
+        manufacturer.address,
+        "--gln",
+        entry.gln,
+        "--company-prefix",
+        EXAMPLE_GTIN_PREFIX,
+        "--name",
+        "Acme",
+    )
+    assert (shown["gln"], shown["company_prefix"], shown["name"]) == (entry.gln, EXAMPLE_GTIN_PREFIX, "Acme")
+    assert cli.ok(None, "institution", "directory", "show", manufacturer.address)["gln"] == entry.gln
+    listed = cli.ok(None, "institution", "directory", "show")
+    assert [row["address"] for row in listed] == [manufacturer.address]
+
+
+def test_directory_refuses_a_gln_with_a_wrong_check_digit(cli, manufacturer, home):
+    good = sample_entry(manufacturer.address, 1, "Acme", EXAMPLE_GTIN_PREFIX).gln
+    wrong = good[:-1] + str((int(good[-1]) + 1) % 10)
+    line = one_line_error(
+        *cli(
+            None,
+            "institution",
+            "directory",
+            "set",
+            manufacturer.address,
+            "--gln",
+            wrong,
+            "--company-prefix",
+            EXAMPLE_GTIN_PREFIX,
+        )[::2],
+        2,
+    )
+    assert f"check digit is {wrong[-1]}, should be {good[-1]}" in line
+    assert not (home / "directory").exists()
+
+
+def test_epcis_with_a_wrong_check_digit_in_the_directory_file_writes_nothing(
+    cli, batch, manufacturer, home, tmp_path
+):
+    set_glns(cli, manufacturer)
+    path = next((home / "directory").glob("*.json"))
+    data = json.loads(path.read_text())
+    fields = data["members"][manufacturer.address]
+    fields["gln"] = fields["gln"][:-1] + str((int(fields["gln"][-1]) + 1) % 10)
+    path.write_text(json.dumps(data))
+    out = tmp_path / "a1.json"
+    line = one_line_error(*cli(None, "drug", "epcis", GTIN, "A1", "-o", str(out))[::2], 1)
+    assert "check digit" in line
+    assert not out.exists()
+
+
+def test_epcis_without_a_members_gln_names_it_and_writes_nothing(
+    cli, batch, manufacturer, distributor, tmp_path
+):
+    cli.ok(manufacturer, "drug", "ship", GTIN, "A1", distributor.address, "2")
+    set_glns(cli, manufacturer)
+    out = tmp_path / "a1.json"
+    line = one_line_error(*cli(None, "drug", "epcis", GTIN, "A1", "-o", str(out))[::2], 1)
+    assert distributor.address in line
+    assert "institution directory set" in line
+    assert not out.exists()
+
+
+def test_epcis_of_a_lot_gs1_does_not_allow_is_a_usage_line(cli, tmp_path):
+    out = tmp_path / "x.json"
+    line = one_line_error(*cli(None, "drug", "epcis", GTIN, "A#1", "-o", str(out))[::2], 2)
+    assert "character set 82" in line
+    assert not out.exists()
+
+
+def test_dispense_by_serial_refuses_a_copy_and_verify_warns(
+    cli, suite, batch, home, manufacturer, distributor, pharmacy, patient, hospital
+):
+    cli.ok(manufacturer, "drug", "ship", GTIN, "A1", pharmacy.address, "3")
+    cli.ok(pharmacy, "drug", "receive", GTIN, "A1")
+    serial = load_serials(serial_list_path(home, batch_id_of(GTIN, "A1")))[2]
+    given = cli.ok(
+        pharmacy, "drug", "dispense", GTIN, "A1", "1", "--patient", patient.address, "--serial", serial
+    )
+    assert given["serial"] == serial
+    line = one_line_error(
+        *cli(pharmacy, "drug", "dispense", GTIN, "A1", "1", "--patient", patient.address, "--serial", serial)[
+            ::2
+        ],
+        1,
+    )
+    assert "DrugSerialAlreadyDispensed(" in line
+    code, out, err = cli(None, "drug", "verify", f"(01){GTIN}(10)A1(21){serial}")
+    assert code == 0, err
+    verdict = json.loads(out)
+    assert (verdict["genuine"], verdict["dispensed"], verdict["dispense_id"]) == (
+        True,
+        True,
+        given["dispense_id"],
+    )
+    assert "may be a copy" in err
+    line = one_line_error(
+        *cli(
+            pharmacy, "drug", "dispense", GTIN, "A1", "1", "--patient", patient.address, "--serial", "NOTOURS"
+        )[::2],
+        1,
+    )
+    assert "not a serial of batch" in line
+    line = one_line_error(
+        *cli(pharmacy, "drug", "dispense", GTIN, "A1", "2", "--patient", patient.address, "--serial", serial)[
+            ::2
+        ],
+        2,
+    )
+    assert "QUANTITY must be 1" in line
+
+
+def test_trace_and_epcis_follow_one_pack(cli, batch, home, manufacturer, distributor, pharmacy, patient):
+    cli.ok(manufacturer, "drug", "ship", GTIN, "A1", distributor.address, "4")
+    cli.ok(distributor, "drug", "receive", GTIN, "A1")
+    cli.ok(distributor, "drug", "ship", GTIN, "A1", pharmacy.address, "2")
+    cli.ok(pharmacy, "drug", "receive", GTIN, "A1")
+    serial = load_serials(serial_list_path(home, batch_id_of(GTIN, "A1")))[0]
+    cli.ok(pharmacy, "drug", "dispense", GTIN, "A1", "1", "--patient", patient.address, "--serial", serial)
+    steps = cli.ok(None, "drug", "trace", GTIN, "A1", "--serial", serial)
+    assert [s["event"] for s in steps] == [
+        "commissioned",
+        "shipped",
+        "received",
+        "shipped",
+        "received",
+        "dispensed",
+    ]
+    set_glns(cli, manufacturer, distributor, pharmacy)
+    document = cli.ok(None, "drug", "epcis", GTIN, "A1", "--serial", serial, "--digital-link")
+    named = [e for e in document["epcisBody"]["eventList"] if "epcList" in e]
+    assert {i for e in named for i in e["epcList"]} == {f"https://id.gs1.org/01/{GTIN}/21/{serial}"}
+    line = one_line_error(*cli(None, "drug", "trace", GTIN, "A1", "--serial", "NOTOURS")[::2], 1)
+    assert "not a serial of batch" in line

@@ -16,6 +16,7 @@ from web3 import Web3
 import medchain.drug
 from medchain import claims as claims_sdk
 from medchain.demo import drug_step
+from medchain.directory import EXAMPLE_GTIN_PREFIX, sample_directory, sample_entry
 from medchain.drug import DrugClient, GS1Error, Pack, SerialTree, parse_gtin, patient_ref
 from medchain.epcis import EpcisExportError, epcis_document, validate_epcis
 from medchain.errors import ContractRevert
@@ -119,11 +120,19 @@ def test_recall_through_sdk_stops_the_batch(suite, journey, manufacturer, distri
     assert kinds.count("holder_at_recall") == 3
 
 
-def test_epcis_export_is_schema_valid(suite, journey, manufacturer):
+@pytest.fixture
+def directory(suite, accounts, manufacturer):
+    """Demonstration GLNs for every account; the manufacturer owns the GTIN's prefix (9506000)."""
+    names = {a.address: f"account {i}" for i, a in enumerate(accounts)}
+    sample = sample_directory(suite.chain.chain_id, names)
+    return sample.with_entry(sample_entry(manufacturer.address, 0, "maker", EXAMPLE_GTIN_PREFIX))
+
+
+def test_epcis_export_is_schema_valid(suite, journey, manufacturer, directory):
     d = suite.drugs
     d.quarantine(manufacturer.address, journey, 2)
     d.release(manufacturer.address, journey)
-    document = epcis_document(d, journey, GTIN, "LOT-7")
+    document = epcis_document(d, journey, GTIN, "LOT-7", directory)
     events = document["epcisBody"]["eventList"]
     assert [e["bizStep"] for e in events] == [
         "commissioning",
@@ -135,12 +144,14 @@ def test_epcis_export_is_schema_valid(suite, journey, manufacturer):
         "holding",
         "holding",
     ]
-    assert events[0]["quantityList"][0]["epcClass"] == f"https://id.gs1.org/01/{GTIN}/10/LOT-7"
+    # Deliberately changed (issue 12): the class is an LGTIN (EPC URI) split by the manufacturer's
+    # GS1 Company Prefix from the directory; Digital Link is the other form (--digital-link).
+    assert events[1]["quantityList"][0]["epcClass"] == "urn:epc:class:lgtin:9506000.013435.LOT-7"
     assert events[-2]["disposition"] == "non_sellable_other"
 
 
-def test_epcis_validation_catches_a_broken_document(suite, journey):
-    document = epcis_document(suite.drugs, journey, GTIN, "LOT-7")
+def test_epcis_validation_catches_a_broken_document(suite, journey, directory):
+    document = epcis_document(suite.drugs, journey, GTIN, "LOT-7", directory)
     broken = copy.deepcopy(document)
     broken["epcisBody"]["eventList"][0]["action"] = "TELEPORT"
     with pytest.raises(EpcisExportError):
