@@ -1312,6 +1312,10 @@ def _unit_for(seconds: float | None) -> str:
     return "h" if seconds < 2 * DAY else "days"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word if count == 1 else word + ('es' if word.endswith('ch') else 's')}"
+
+
 def _money(units: int) -> str:
     return f"{units / 10**TOKEN_DECIMALS:,.2f}"
 
@@ -1388,7 +1392,7 @@ def _rows(
         row(
             "exam_cost",
             base["exam_cost"].indicator,
-            "not on chain (services are salted commitments)",
+            "— (services are salted commitments)",
             None,
             "CNY",
             base["exam_cost"],
@@ -1407,7 +1411,9 @@ def _rows(
         row(
             "disputes",
             base["disputes"].indicator + " (median, all disputes)",
-            f"{_span(d.median, 'days')} ({d.count} disputes)" if d.median is not None else "— (none decided)",
+            f"{_span(d.median, 'days')} ({_n(d.count, 'dispute')})"
+            if d.median is not None
+            else "— (none decided)",
             dispute_days,
             "days",
             base["disputes"],
@@ -1446,7 +1452,7 @@ def _rows(
             "recall_reach",
             "Recall reach (recalled units located and blocked)",
             f"{_pct(recalls.reach)} ({recalls.blocked} of {recalls.in_circulation} units, "
-            f"{recalls.recalls} recalls)"
+            f"{_n(recalls.recalls, 'recall')})"
             if recalls.recalls
             else "— (no recall)",
             recalls.reach,
@@ -1456,7 +1462,7 @@ def _rows(
             "records",
             "Records anchored",
             f"{activity.records_single} single ({activity.records_amended} amendments), "
-            f"{activity.records_batched} in {activity.record_batches} batches",
+            f"{activity.records_batched} in {_n(activity.record_batches, 'batch')}",
             float(activity.records_single + activity.records_batched),
             "records",
         ),
@@ -1488,7 +1494,7 @@ def _rows(
         row(
             "exams_avoided",
             "  re-examinations avoided (a recent result elsewhere read instead)",
-            f"{exams.avoided} visits",
+            _n(exams.avoided, "visit"),
             float(exams.avoided),
             "visits",
         ),

@@ -342,3 +342,13 @@ def test_measured_eta_maps_the_chain_interval_onto_table1s_45_minutes():
     slower, _steps, why = measured_efficiency(3600.0)
     assert slower is None
     assert "got slower" in why
+
+
+def test_docs_report_lists_every_definition():
+    from pathlib import Path
+
+    from medchain.report import DEFINITIONS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "report.md").read_text()
+    for term, text in DEFINITIONS:
+        assert f"- **{term}.** {text}" in doc, f"docs/report.md lacks the definition of {term}"
