@@ -361,6 +361,8 @@ class ClaimFigures:
         refused_by_error: ``(error name, count)``, most frequent first.
         other_refusals: Other failed ClaimsProcessor calls, ``("function: error", count)``.
         turnaround: Submission to payment, seconds, for payments in the range.
+        turnaround_reviewed: The same for claims not paid at submission (pended, approved on review
+            or after an appeal, or waiting for pool funds).
     """
 
     submitted: int
@@ -375,6 +377,7 @@ class ClaimFigures:
     refused_by_error: tuple[tuple[str, int], ...]
     other_refusals: tuple[tuple[str, int], ...]
     turnaround: Durations
+    turnaround_reviewed: Durations
 
 
 @dataclass(frozen=True)
@@ -1102,6 +1105,12 @@ def _claims(history: _History, failed: Sequence[FailedTransaction]) -> ClaimFigu
         refused_by_error=_tally(f.error for f in refused),
         other_refusals=_tally(f"{f.function}: {f.error}" for f in refusals if f.function != "submitClaim"),
         turnaround=Durations.of(turnaround),
+        turnaround_reviewed=Durations.of(
+            log.timestamp - submitted_at[bytes(log.args["claimId"])].timestamp
+            for log in paid
+            if bytes(log.args["claimId"]) in submitted_at
+            and submitted_at[bytes(log.args["claimId"])].tx != log.tx
+        ),
     )
 
 
@@ -1371,6 +1380,11 @@ def _rows(
     turnaround_unit = _unit_for(c.median)
     paid_at_once = claims.paid_at_submission / claims.submitted if claims.submitted else None
     bg, ap = disputes.break_glass_review, disputes.appeal_decision
+    rc = claims.turnaround_reviewed
+    reviewed_unit = _unit_for(rc.median)
+    reviewed_text = (
+        f"; the {rc.count} paid after review: median {_span(rc.median, reviewed_unit)}" if rc.count else ""
+    )
     refused = ", ".join(f"{n} {e}" for e, n in claims.refused_by_error) or "none"
     return (
         row(
@@ -1444,7 +1458,7 @@ def _rows(
             "claim_turnaround",
             "Claim turnaround, submission to payment (median)",
             f"{_span(c.median, turnaround_unit)} (p90 {_span(c.p90, turnaround_unit)}; "
-            f"{_pct(paid_at_once)} paid at submission)",
+            f"{_pct(paid_at_once)} paid at submission{reviewed_text})",
             c.median / MINUTE if c.median is not None else None,
             "min",
         ),

@@ -222,7 +222,8 @@ def _durations_figure(report: Report) -> Any:
 
     panels = (
         ("Retrieval (min)", report.retrieval.times, _MINUTE),
-        ("Claim turnaround (h)", report.claims.turnaround, _HOUR),
+        ("Claim turnaround, all (h)", report.claims.turnaround, _HOUR),
+        ("Paid after review (days)", report.claims.turnaround_reviewed, _DAY),
         ("Break-glass review (days)", report.disputes.break_glass_review, _DAY),
         ("Appeal to decision (days)", report.disputes.appeal_decision, _DAY),
     )

@@ -39,6 +39,7 @@ function expectedLabels(report) {
   for (const [d, unit] of [
     [report.retrieval.times, MINUTE],
     [report.claims.turnaround, HOUR],
+    [report.claims.turnaround_reviewed, DAY],
     [report.disputes.break_glass_review, DAY],
     [report.disputes.appeal_decision, DAY],
   ]) {

@@ -318,6 +318,8 @@ def test_claim_turnaround_and_refused_claims_by_error(both, kpi_workload):
     submitted = {s.topics[0]: s for s in raw.all("ClaimSubmitted")}
     paid = raw.in_range("ClaimPaid")
     assert of(c.turnaround) == durations([p.time - submitted[p.topics[0]].time for p in paid])
+    later = [p.time - submitted[p.topics[0]].time for p in paid if p.tx != submitted[p.topics[0]].tx]
+    assert of(c.turnaround_reviewed) == durations(later)
     assert c.submitted == len(raw.in_range("ClaimSubmitted"))
     assert c.paid == len(paid)
     assert c.paid_amount == sum(p.data[0] for p in paid)
