@@ -1475,7 +1475,7 @@ def _rows(
         row(
             "records",
             "Records anchored",
-            f"{activity.records_single} single ({activity.records_amended} amendments), "
+            f"{activity.records_single} single ({_n(activity.records_amended, 'amendment')}), "
             f"{activity.records_batched} in {_n(activity.record_batches, 'batch')}",
             float(activity.records_single + activity.records_batched),
             "records",
