@@ -23,7 +23,7 @@ SLITHER_VENV  := .venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.setup-done
 
 .DEFAULT_GOAL := help
-.PHONY: help setup build test test-contracts lint typecheck analyze slither solhint demo deploy bench lock clean
+.PHONY: help setup build test test-contracts test-browser lint typecheck analyze slither solhint demo deploy bench lock clean
 
 help: ## list every target (this text)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,12 @@ test-contracts: build ## only the brownie tests (ARGS="-k name" to choose; NETWO
 	@$(BIN)/brownie test --network $(BROWNIE_NETWORK) $(ARGS)
 
 test: lint typecheck analyze test-contracts ## set up, lint, type-check, analyze and run every test
+
+# Not part of `make test`: it needs Debian's chromium (apt-get install -y chromium), which .ci/run installs.
+test-browser: build ## open the KPI report page in headless Chromium and check what a reader sees
+	@test -x "$${MEDCHAIN_CHROMIUM:-/usr/bin/chromium}" || { echo "test-browser: no Chromium at $${MEDCHAIN_CHROMIUM:-/usr/bin/chromium}; install it (Debian: apt-get install -y chromium)" >&2; exit 1; }
+	@MEDCHAIN_BROWSER_TEST=required $(BIN)/brownie test tests/browser --network $(BROWNIE_NETWORK) $(ARGS)
+	@echo "test-browser: page, JSON and screenshot kept in reports/browser/"
 
 demo: build ## set up, start a local chain, deploy the suite and run the end-to-end scenario
 	@$(BIN)/medchain demo

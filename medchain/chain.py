@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
 
 from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
@@ -20,6 +23,69 @@ from medchain.errors import ChainError, ContractRevert, TransactionFailed
 
 Sender = ChecksumAddress | LocalAccount
 """Who sends a transaction: an account the node holds unlocked (local chains), or a local key."""
+
+
+@dataclass(frozen=True)
+class ChainLog:
+    """One event a contract emitted, decoded locally from the node's raw log.
+
+    Attributes:
+        event: The event's name.
+        args: Its arguments by name (addresses checksummed, structs as read-only mappings by
+            field name, ``bytesN`` as bytes).
+        block: The block number.
+        log_index: The log's index in its block.
+        timestamp: The block's timestamp (chain time, seconds).
+        tx: The transaction hash (0x-hex).
+        address: The emitting contract.
+    """
+
+    event: str
+    args: Mapping[str, Any]
+    block: int
+    log_index: int
+    timestamp: int
+    tx: str
+    address: str
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(block, log index): the log's place in chain order."""
+        return (self.block, self.log_index)
+
+
+@dataclass(frozen=True)
+class FailedTransaction:
+    """A transaction to one of the suite's contracts that was mined and failed (status 0).
+
+    Attributes:
+        tx: Its hash (0x-hex).
+        block: Its block.
+        index: Its index in the block.
+        timestamp: The block's timestamp.
+        sender: Who sent it.
+        contract: The contract's name.
+        to: The contract's address.
+        function: The function called (from the input's selector; its hex when unknown).
+        error: The custom error's name (or the selector's hex, or "no revert data").
+        args: The error's decoded arguments.
+        source: Where the revert data came from: "trace" (``debug_traceTransaction``: the
+            transaction re-executed in place), "replay" (``eth_call`` at the parent block) or
+            "none" (neither gave any).
+    """
+
+    tx: str
+    block: int
+    index: int
+    timestamp: int
+    sender: str
+    contract: str
+    to: str
+    function: str
+    error: str
+    args: tuple[Any, ...]
+    source: Literal["trace", "replay", "none"]
+
 
 # Contracts whose custom errors the SDK can name when a call reverts.
 ERROR_SOURCES = [
@@ -176,18 +242,153 @@ class Chain:
 
     def decode_revert(self, exc: Exception) -> ContractRevert | TransactionFailed:
         """Names the custom error behind a revert, when its selector is known."""
-        data = _revert_data(exc)
-        if len(data) >= 4:
-            known = self._error_table().get(data[:4])
-            if known is not None:
-                name, inputs = known
-                raw = abi_decode([abi_type(i) for i in inputs], data[4:])
-                values = [
-                    Web3.to_checksum_address(v) if i["type"] == "address" else v
-                    for i, v in zip(inputs, raw, strict=True)
-                ]
-                return ContractRevert(name, values)
+        known = self.decode_error_data(_revert_data(exc))
+        if known is not None:
+            return known
         return TransactionFailed(f"the node refused the transaction: {exc}")
+
+    def decode_error_data(self, data: bytes) -> ContractRevert | None:
+        """The custom error encoded in revert ``data`` (selector and arguments), or None when the
+        selector is not one of the suite's errors (or the data is not decodable)."""
+        if len(data) < 4:
+            return None
+        known = self._error_table().get(data[:4])
+        if known is None:
+            return None
+        name, inputs = known
+        try:
+            raw = abi_decode([abi_type(i) for i in inputs], data[4:])
+        except Exception:  # malformed arguments behind a known selector: name it, without values
+            return ContractRevert(name, [])
+        values = [
+            Web3.to_checksum_address(v) if i["type"] == "address" else v
+            for i, v in zip(inputs, raw, strict=True)
+        ]
+        return ContractRevert(name, values)
+
+    # ─── Reading history ────────────────────────────────────────────────────────────────────
+
+    def rpc_batch(self, calls: Sequence[tuple[str, list[Any]]], chunk: int = 500) -> list[dict[str, Any]]:
+        """Raw JSON-RPC calls sent in batches of ``chunk``: one answer per call, in order, each a
+        dict holding ``result`` or ``error`` (an error in one call does not fail the others).
+
+        Raises:
+            ChainError: the node could not be reached or refused a whole batch.
+        """
+        answers: list[dict[str, Any]] = []
+        provider: Any = self.w3.provider
+        for start in range(0, len(calls), chunk):
+            part = [(RPCEndpoint(method), params) for method, params in calls[start : start + chunk]]
+            try:
+                got = provider.make_batch_request(part)
+            except (Web3Exception, ValueError, OSError) as exc:
+                raise ChainError(f"the node did not answer a batch of {part[0][0]} requests: {exc}") from None
+            if not isinstance(got, list) or len(got) != len(part):
+                message = got.get("error") if isinstance(got, dict) else got
+                raise ChainError(f"the node refused a batch of {part[0][0]} requests: {message}")
+            answers += [dict(a) for a in got]
+        return answers
+
+    def failed_transactions(
+        self, contracts: Mapping[str, Contract], from_block: int, to_block: int
+    ) -> list[FailedTransaction]:
+        """Transactions to ``contracts`` mined in ``from_block..to_block`` that failed (status 0),
+        with the function called and the custom error that refused it.
+
+        A refused transaction leaves no event, only its receipt: every block of the range is read
+        with its transactions (``eth_getBlockByNumber``), the receipts of blocks holding a call to
+        one of the contracts (``eth_getBlockReceipts``, else one ``eth_getTransactionReceipt`` per
+        transaction), and for each failure the revert data, from ``debug_traceTransaction`` with
+        the call tracer (exact: the transaction re-executed where it stood in its block; Anvil,
+        Geth and Besu with the DEBUG API answer it) or, where the node has no debug API, an
+        ``eth_call`` of the same call at the end of the parent block (``source`` says "replay":
+        it can differ when an earlier transaction of the same block changed the state it read).
+
+        Args:
+            contracts: Name -> contract (its ABI names the function called).
+            from_block: First block (inclusive).
+            to_block: Last block (inclusive).
+        """
+        by_address = {str(c.address).lower(): (name, c) for name, c in contracts.items()}
+        blocks = self.rpc_batch(
+            [("eth_getBlockByNumber", [hex(n), True]) for n in range(from_block, to_block + 1)], chunk=200
+        )
+        candidates: dict[int, list[dict[str, Any]]] = {}
+        times: dict[int, int] = {}
+        for answer in blocks:
+            block = answer.get("result")
+            if not isinstance(block, dict):
+                continue
+            number = int(block["number"], 16)
+            times[number] = int(block["timestamp"], 16)
+            calls = [t for t in block.get("transactions", []) if str(t.get("to") or "").lower() in by_address]
+            if calls:
+                candidates[number] = calls
+        failed: list[dict[str, Any]] = []
+        numbers = sorted(candidates)
+        receipts = self.rpc_batch([("eth_getBlockReceipts", [hex(n)]) for n in numbers])
+        for number, answer in zip(numbers, receipts, strict=True):
+            wanted = {str(t["hash"]).lower(): t for t in candidates[number]}
+            result = answer.get("result")
+            if not isinstance(result, list):  # no eth_getBlockReceipts: one receipt per transaction
+                single = self.rpc_batch([("eth_getTransactionReceipt", [h]) for h in wanted])
+                result = [a.get("result") for a in single]
+            for receipt in result:
+                if not isinstance(receipt, dict):
+                    continue
+                tx = wanted.get(str(receipt.get("transactionHash", "")).lower())
+                if tx is not None and int(str(receipt.get("status", "0x1")), 16) == 0:
+                    failed.append(tx)
+        if not failed:
+            return []
+        traces = self.rpc_batch(
+            [("debug_traceTransaction", [t["hash"], {"tracer": "callTracer"}]) for t in failed], chunk=100
+        )
+        out: list[FailedTransaction] = []
+        for tx, trace in zip(failed, traces, strict=True):
+            name, contract = by_address[str(tx["to"]).lower()]
+            number = int(tx["blockNumber"], 16)
+            source: Literal["trace", "replay", "none"] = "trace"
+            result = trace.get("result")
+            output = result.get("output") if isinstance(result, dict) else None
+            if not isinstance(output, str):
+                source, output = self._replay(tx, number)
+            data = bytes(HexBytes(output)) if isinstance(output, str) and output.startswith("0x") else b""
+            refusal = self.decode_error_data(data)
+            if refusal is not None:
+                error, args = refusal.error, refusal.args_
+            else:
+                error = "0x" + data[:4].hex() if len(data) >= 4 else "no revert data"
+                args = ()
+            out.append(
+                FailedTransaction(
+                    tx=str(tx["hash"]),
+                    block=number,
+                    index=int(tx["transactionIndex"], 16),
+                    timestamp=times[number],
+                    sender=Web3.to_checksum_address(tx["from"]),
+                    contract=name,
+                    to=Web3.to_checksum_address(tx["to"]),
+                    function=_function_name(contract, str(tx.get("input") or "0x")),
+                    error=error,
+                    args=tuple(args),
+                    source=source,
+                )
+            )
+        return out
+
+    def _replay(self, tx: dict[str, Any], block: int) -> tuple[Literal["replay", "none"], str | None]:
+        """The revert data of ``tx`` replayed with ``eth_call`` at the end of its parent block."""
+        call = {k: tx[k] for k in ("from", "to", "input", "value", "gas") if tx.get(k) is not None}
+        call["data"] = call.pop("input", "0x")
+        (answer,) = self.rpc_batch([("eth_call", [call, hex(block - 1)])])
+        error = answer.get("error")
+        data = error.get("data") if isinstance(error, dict) else None
+        if isinstance(data, dict):
+            data = data.get("data") or data.get("result")
+        if isinstance(data, str) and data.startswith("0x"):
+            return "replay", data
+        return "none", None
 
     def _error_table(self) -> dict[bytes, tuple[str, list[dict[str, Any]]]]:
         if self._errors is None:
@@ -277,6 +478,64 @@ class ContractClient:
             )
         return found[0]["args"][field]
 
+    def logs(self, from_block: int, to_block: int, events: Sequence[str] = ()) -> list[ChainLog]:
+        """Every event this contract emitted in ``from_block..to_block`` (inclusive), or only those
+        named in ``events``, decoded, in chain order.
+
+        One ``eth_getLogs`` per 10,000 blocks, decoded with eth_abi (fast enough for a scenario's
+        tens of thousands of logs); block times come with the logs where the node provides them
+        (Anvil's ``blockTimestamp``), otherwise from batched block requests.
+
+        Raises:
+            ChainError: the node could not list the logs.
+        """
+        decoders = _event_decoders(self.contract)
+        wanted = set(events)
+        unknown = wanted - {name for name, _decode in decoders.values()}
+        if unknown:
+            raise ChainError(f"{self.address} declares no event {', '.join(sorted(unknown))}")
+        topics = ["0x" + t.hex() for t, (name, _d) in decoders.items() if not wanted or name in wanted]
+        raw: list[dict[str, Any]] = []
+        provider: Any = self.chain.w3.provider
+        for start in range(from_block, to_block + 1, LOG_CHUNK):
+            request = {
+                "address": self.contract.address,
+                "fromBlock": hex(start),
+                "toBlock": hex(min(to_block, start + LOG_CHUNK - 1)),
+                "topics": [topics],
+            }
+            try:
+                answer = provider.make_request("eth_getLogs", [request])
+            except (Web3Exception, ValueError, OSError) as exc:
+                raise ChainError(f"the node could not list the events of {self.address}: {exc}") from None
+            if "error" in answer:
+                raise ChainError(f"the node could not list the events of {self.address}: {answer['error']}")
+            raw += answer.get("result") or []
+        raw.sort(key=lambda e: (int(e["blockNumber"], 16), int(e["logIndex"], 16)))
+        times = self.chain.block_times(
+            sorted({int(e["blockNumber"], 16) for e in raw if "blockTimestamp" not in e})
+        )
+        out: list[ChainLog] = []
+        for entry in raw:
+            found = decoders.get(bytes.fromhex(entry["topics"][0][2:]))
+            if found is None:
+                continue
+            name, decode = found
+            block = int(entry["blockNumber"], 16)
+            stamp = entry.get("blockTimestamp")
+            out.append(
+                ChainLog(
+                    event=name,
+                    args=MappingProxyType(decode(entry)),
+                    block=block,
+                    log_index=int(entry["logIndex"], 16),
+                    timestamp=int(stamp, 16) if isinstance(stamp, str) else times[block],
+                    tx=str(entry["transactionHash"]),
+                    address=Web3.to_checksum_address(entry["address"]),
+                )
+            )
+        return out
+
     def _events(self, event: str, **filters: Any) -> list[EventData]:
         """Every ``event`` log from the deployment block on whose indexed fields equal ``filters``."""
         try:
@@ -285,3 +544,64 @@ class ContractClient:
             )
         except (Web3Exception, ValueError, OSError) as exc:
             raise ChainError(f"the node could not list {event} events: {exc}") from None
+
+
+LOG_CHUNK = 10_000
+"""Blocks per ``eth_getLogs`` request (public nodes cap the range; Anvil does not)."""
+
+
+def _function_name(contract: Contract, data: str) -> str:
+    """The name of the function a transaction's input calls, or its selector's hex."""
+    selector = data[:10].lower()
+    entries: list[dict[str, Any]] = [dict(e) for e in contract.abi]
+    for entry in entries:
+        if entry.get("type") == "function":
+            signature = f"{entry['name']}({','.join(abi_type(dict(i)) for i in entry.get('inputs', []))})"
+            if "0x" + Web3.keccak(text=signature)[:4].hex() == selector:
+                return str(entry["name"])
+    return selector
+
+
+def _event_decoders(contract: Contract) -> dict[bytes, tuple[str, Any]]:
+    """topic0 -> (event name, decoder of a raw JSON-RPC log into its arguments) for each event of
+    the contract's ABI (anonymous events have no topic0 and are skipped)."""
+    table: dict[bytes, tuple[str, Any]] = {}
+    entries: list[dict[str, Any]] = [dict(e) for e in contract.abi]
+    for abi in entries:
+        if abi.get("type") == "event" and not abi.get("anonymous"):
+            signature = f"{abi['name']}({','.join(abi_type(dict(i)) for i in abi['inputs'])})"
+            table[bytes(Web3.keccak(text=signature))] = (str(abi["name"]), _raw_log_decoder(abi))
+    return table
+
+
+def _raw_log_decoder(abi: dict[str, Any]) -> Any:
+    inputs = [dict(i) for i in abi["inputs"]]
+    indexed = [i for i in inputs if i.get("indexed")]
+    plain = [i for i in inputs if not i.get("indexed")]
+    plain_types = [abi_type(i) for i in plain]
+
+    def convert(entry: dict[str, Any], value: Any) -> Any:
+        kind = str(entry["type"])
+        if kind == "address":
+            return Web3.to_checksum_address(value)
+        if kind == "tuple":
+            return MappingProxyType(
+                {c["name"]: convert(dict(c), v) for c, v in zip(entry["components"], value, strict=True)}
+            )
+        return value
+
+    def decode(log: dict[str, Any]) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        for entry, topic in zip(indexed, log["topics"][1:], strict=True):
+            kind = abi_type(entry)
+            if kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("("):
+                args[entry["name"]] = bytes.fromhex(topic[2:])  # a dynamic value is indexed by its hash
+                continue
+            (value,) = abi_decode([kind], bytes.fromhex(topic[2:]))
+            args[entry["name"]] = convert(entry, value)
+        values = abi_decode(plain_types, bytes.fromhex(log["data"][2:]))
+        for entry, value in zip(plain, values, strict=True):
+            args[entry["name"]] = convert(entry, value)
+        return args
+
+    return decode

@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.deployments",
     "tests.fixtures.gateway",
     "tests.fixtures.claims",
+    "tests.fixtures.report",
 ]
 
 

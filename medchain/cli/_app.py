@@ -32,6 +32,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
         "Insurance: plans, enrolment, claims, review, payment, reports.",
     ),
     "gateway": ("medchain.cli.gateway", "gateway", "A custodian's gateway that releases record keys."),
+    "report": ("medchain.cli.report", "report", "Before/after KPI report of a block range, from the chain."),
     "demo": ("medchain.cli.demo", "demo", "Start a local chain, deploy and run the end-to-end scenario."),
     "scenario": ("medchain.cli.scenario", "scenario", "A seeded regional-alliance scenario, local chain."),
 }
