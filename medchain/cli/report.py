@@ -92,12 +92,12 @@ def report(
     elif as_json or obj.as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        _show_tables(obj, result)
+        show_report_tables(obj, result)
     if html_path is not None:
         obj.note(f"HTML report written to {html_path}")
 
 
-def _show_tables(obj: Context, result: Report) -> None:
+def show_report_tables(obj: Context, result: Report) -> None:
     after = f"After ({result.basis})"
     columns: list[Column[KpiRow]] = [
         Column("Indicator", lambda r: r.indicator),
