@@ -79,6 +79,17 @@ SETTLEMENT_TOKEN = Setting(
     "Stablecoin address for `brownie run scripts/deploy.py` on real networks.",
 )
 
+CHROMIUM = Setting(
+    "MEDCHAIN_CHROMIUM",
+    "/usr/bin/chromium",
+    "The Chromium `make test-browser` drives (headless) to check the KPI page.",
+)
+BROWSER_TEST = Setting(
+    "MEDCHAIN_BROWSER_TEST",
+    "(unset: skipped when Chromium is missing)",
+    "`required` makes the browser test fail instead of skip without Chromium (`make test-browser` sets it).",
+)
+
 ALL: tuple[Setting, ...] = (
     HOME,
     RPC,
@@ -91,6 +102,8 @@ ALL: tuple[Setting, ...] = (
     DEBUG,
     LICENCE,
     SETTLEMENT_TOKEN,
+    CHROMIUM,
+    BROWSER_TEST,
 )
 
 DEFAULT_CHAIN_PORT = 8545

@@ -29,9 +29,16 @@ def test_configuration_doc_lists_every_environment_variable():
     ]
 
 
-def test_package_reads_no_undocumented_environment_variable():
-    """Every MEDCHAIN_* name in the package's source is a documented setting."""
+def test_no_undocumented_environment_variable_is_read():
+    """Every MEDCHAIN_* variable the package, the tests, the Makefile or CI read is a documented
+    setting (names in quotes, `$NAME`/`${NAME` in shell, `process.env.NAME` in JavaScript)."""
+    pattern = re.compile(r"""["'$]\{?(MEDCHAIN_[A-Z_]+)|process\.env\.(MEDCHAIN_[A-Z_]+)""")
+    files = [*ROOT.glob("medchain/**/*.py"), *ROOT.glob("tests/**/*.py"), *ROOT.glob("tests/**/*.js")]
+    files += [ROOT / "Makefile", ROOT / ".ci" / "run", *ROOT.glob("tools/setup/*.sh")]
     used = set()
-    for path in (ROOT / "medchain").rglob("*.py"):
-        used |= set(re.findall(r"\bMEDCHAIN_[A-Z_]+\b", path.read_text()))
-    assert used <= {s.name for s in settings.ALL}, sorted(used - {s.name for s in settings.ALL})
+    for path in files:
+        for match in pattern.finditer(path.read_text()):
+            used.add(match.group(1) or match.group(2))
+    assert used, "the pattern found nothing: it is broken"
+    documented = {s.name for s in settings.ALL}
+    assert used <= documented, sorted(used - documented)
