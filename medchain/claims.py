@@ -21,16 +21,17 @@ from web3 import Web3
 from web3.contract import Contract
 
 from medchain.chain import Chain, ContractClient, Sender
-from medchain.ehr import AnchoredRecord, RecordHeader
 from medchain.eip712 import DOMAIN_FIELDS, sign_typed
 from medchain.errors import ChainError, ConfigurationError, ContractRevert, MedChainError
 from medchain.merkle import MerkleTree
 from medchain.types import (
     ZERO32,
+    AnchoredRecord,
     ClaimId,
     ClaimStatus,
     DispenseId,
     PlanId,
+    RecordHeader,
     RecordId,
     fixed_ascii,
     patient_ref,

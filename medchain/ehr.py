@@ -27,8 +27,10 @@ from medchain.merkle import MerkleTree
 from medchain.store import ContentStore, StoreError, cid_bytes, cid_text
 from medchain.types import (
     ZERO32,
+    AnchoredRecord,
     Purpose,
     RecordBatchId,
+    RecordHeader,
     RecordId,
     RecordStatus,
     category_code,
@@ -55,8 +57,6 @@ __all__ = [
     "validate_fhir",
     "vault_record",
 ]
-
-HEADER_TYPE = "(address,address,bytes32,bytes32,bytes32)"
 
 
 class FhirValidationError(MedChainError, ValueError):
@@ -94,54 +94,6 @@ def validate_fhir(resource: dict[str, Any]) -> str:
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise FhirValidationError(f"invalid FHIR {resource_type}: {where}: {first.get('msg')}") from None
     return resource_type
-
-
-@dataclass(frozen=True)
-class RecordHeader:
-    """Mirror of ``IEHRIndex.RecordHeader``; its keccak256 ABI encoding is the record id."""
-
-    patient: str
-    custodian: str
-    fingerprint: bytes
-    category: bytes
-    previous: bytes = ZERO32
-
-    def __post_init__(self) -> None:
-        for name in ("fingerprint", "category", "previous"):
-            value = getattr(self, name)
-            if not isinstance(value, bytes) or len(value) != 32:
-                raise ValueError(
-                    f"{name} must be 32 bytes, got {len(value) if isinstance(value, bytes) else value!r}"
-                )
-
-    def as_tuple(self) -> tuple[str, str, bytes, bytes, bytes]:
-        return (
-            Web3.to_checksum_address(self.patient),
-            Web3.to_checksum_address(self.custodian),
-            self.fingerprint,
-            self.category,
-            self.previous,
-        )
-
-    @property
-    def record_id(self) -> RecordId:
-        return RecordId(bytes(Web3.keccak(abi_encode([HEADER_TYPE], [self.as_tuple()]))))
-
-    @property
-    def category_text(self) -> str:
-        return category_text(self.category)
-
-
-@dataclass(frozen=True)
-class AnchoredRecord:
-    """A record as anchored: its id, header and ciphertext CID; batched ones carry batch and proof."""
-
-    id: RecordId
-    header: RecordHeader
-    cid: str
-    block: int
-    batch_id: RecordBatchId | int = 0
-    proof: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

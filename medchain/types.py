@@ -7,6 +7,7 @@ checks them against the compiled interfaces).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import NewType
 
@@ -288,3 +289,57 @@ def patient_ref(patient: str, salt: bytes) -> bytes:
     if len(salt) != 32:
         raise ValueError(f"a patient salt is 32 bytes, not {len(salt)}")
     return bytes(Web3.keccak(abi_encode(["address", "bytes32"], [Web3.to_checksum_address(patient), salt])))
+
+
+# ─── Shared records ───────────────────────────────────────────────────────────────────────────
+
+HEADER_TYPE = "(address,address,bytes32,bytes32,bytes32)"
+"""The ABI type of ``IEHRIndex.RecordHeader``."""
+
+
+@dataclass(frozen=True)
+class RecordHeader:
+    """Mirror of ``IEHRIndex.RecordHeader``; its keccak256 ABI encoding is the record id."""
+
+    patient: str
+    custodian: str
+    fingerprint: bytes
+    category: bytes
+    previous: bytes = ZERO32
+
+    def __post_init__(self) -> None:
+        for name in ("fingerprint", "category", "previous"):
+            value = getattr(self, name)
+            if not isinstance(value, bytes) or len(value) != 32:
+                raise ValueError(
+                    f"{name} must be 32 bytes, got {len(value) if isinstance(value, bytes) else value!r}"
+                )
+
+    def as_tuple(self) -> tuple[str, str, bytes, bytes, bytes]:
+        return (
+            Web3.to_checksum_address(self.patient),
+            Web3.to_checksum_address(self.custodian),
+            self.fingerprint,
+            self.category,
+            self.previous,
+        )
+
+    @property
+    def record_id(self) -> RecordId:
+        return RecordId(bytes(Web3.keccak(abi_encode([HEADER_TYPE], [self.as_tuple()]))))
+
+    @property
+    def category_text(self) -> str:
+        return category_text(self.category)
+
+
+@dataclass(frozen=True)
+class AnchoredRecord:
+    """A record as anchored: its id, header and ciphertext CID; batched ones carry batch and proof."""
+
+    id: RecordId
+    header: RecordHeader
+    cid: str
+    block: int
+    batch_id: RecordBatchId | int = 0
+    proof: tuple[bytes, ...] = ()
