@@ -75,7 +75,9 @@ class Keystore:
             self.directory.mkdir(parents=True, exist_ok=True)
             os.chmod(self.directory, 0o700)
             tmp = path.with_suffix(".json.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # A stale temporary file keeps its own (possibly loose) mode under O_TRUNC: start anew.
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 json.dump(document, handle)
                 handle.flush()
@@ -120,7 +122,7 @@ class Keystore:
         return account
 
     def has(self, name: str) -> bool:
-        return bool(NAME.match(name)) and self.path(name).is_file()
+        return bool(NAME.fullmatch(name)) and self.path(name).is_file()
 
     def _existing(self, name: str) -> Path:
         path = self.path(name)
@@ -144,7 +146,7 @@ class Keystore:
 
 def check_name(name: str) -> str:
     """An account name: lower-case letters, digits, '-', '_', '.', at most 64 characters."""
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):  # `$` alone would let a final newline through
         raise KeystoreError(
             f"{name!r} is not a usable account name: use lower-case letters, digits, '-', '_' or '.' "
             "(at most 64, starting with a letter or digit)"
