@@ -26,9 +26,11 @@ class AddressParam(click.ParamType[Any]):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         from web3 import Web3
 
+        from medchain.keystore import shown
+
         text = str(value).strip()
         if not Web3.is_address(text):
-            self.fail(f"{text!r} is not an Ethereum address (0x followed by 40 hex digits)", param, ctx)
+            self.fail(f"{shown(text)} is not an Ethereum address (0x followed by 40 hex digits)", param, ctx)
         return str(Web3.to_checksum_address(text))
 
 

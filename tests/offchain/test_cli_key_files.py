@@ -108,3 +108,25 @@ def test_private_output_is_owner_only_even_over_an_existing_readable_file(tmp_pa
     os.chmod(stale, 0o644)
     write_atomically(tmp_path / "again.json", "x\n", private=True)
     assert mode(tmp_path / "again.json") == 0o600
+
+
+KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"  # eth-account's doc example
+
+
+@pytest.mark.parametrize("given", ["0x" + KEY, KEY, KEY.upper()])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["--from", "{key}", "patient", "public-key"],  # --from: an address or an account name
+        ["patient", "grants", "{key}"],  # an ACCOUNT argument
+        ["--from", "alice", "patient", "sign-grant", HOSPITAL, "--consent-manager", "{key}", "-o", "x"],
+    ],
+)
+def test_a_private_key_given_where_an_account_belongs_is_never_echoed(tmp_path, given, command):
+    # A key pasted into the wrong option must not be copied into the terminal, a CI log or a ticket.
+    home = tmp_path / "home"
+    assert run(home, "account", "new", "alice", "--light-kdf")[0] == 0
+    code, out, err = run(home, *[part.format(key=given) for part in command])
+    assert code != 0
+    assert KEY.lower() not in (out + err).lower()
+    assert "private key" in err
