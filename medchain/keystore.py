@@ -22,6 +22,8 @@ from medchain.errors import ConfigurationError
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 STRONG_SCRYPT_N = 262144
 """geth's standard scrypt cost (about a second to unlock here)."""
+KEY_LIKE = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+"""What a hex private key looks like (32 bytes, with or without 0x)."""
 LIGHT_SCRYPT_N = 4096
 """geth's --lightkdf cost: for throw-away development keys only."""
 
@@ -75,7 +77,9 @@ class Keystore:
             self.directory.mkdir(parents=True, exist_ok=True)
             os.chmod(self.directory, 0o700)
             tmp = path.with_suffix(".json.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # A stale temporary file keeps its own (possibly loose) mode under O_TRUNC: start anew.
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 json.dump(document, handle)
                 handle.flush()
@@ -120,14 +124,14 @@ class Keystore:
         return account
 
     def has(self, name: str) -> bool:
-        return bool(NAME.match(name)) and self.path(name).is_file()
+        return bool(NAME.fullmatch(name)) and self.path(name).is_file()
 
     def _existing(self, name: str) -> Path:
         path = self.path(name)
         if not path.is_file():
             known = ", ".join(a.name for a in self.accounts()) or "none yet"
             raise KeystoreError(
-                f"no account named {name!r} in {self.directory} (known: {known}); "
+                f"no account named {shown(name)} in {self.directory} (known: {known}); "
                 "create one with `medchain account new NAME`"
             )
         return path
@@ -142,11 +146,19 @@ class Keystore:
             raise KeystoreError(f"{path} is not a readable keystore file ({exc})") from None
 
 
+def shown(text: str) -> str:
+    """``text`` quoted for an error message, unless it looks like a private key: a key pasted into
+    the wrong option must not be copied to a terminal, a CI log or a bug report."""
+    if KEY_LIKE.fullmatch(text.strip()):
+        return "a value that looks like a private key (not repeated here; never give a key on a command line)"
+    return repr(text)
+
+
 def check_name(name: str) -> str:
     """An account name: lower-case letters, digits, '-', '_', '.', at most 64 characters."""
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):  # `$` alone would let a final newline through
         raise KeystoreError(
-            f"{name!r} is not a usable account name: use lower-case letters, digits, '-', '_' or '.' "
+            f"{shown(name)} is not a usable account name: use lower-case letters, digits, '-', '_' or '.' "
             "(at most 64, starting with a letter or digit)"
         )
     return name

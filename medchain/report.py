@@ -36,6 +36,7 @@ from medchain.types import (
     Actions,
     BatchStatus,
     ClaimStatus,
+    Kind,
     MemberStatus,
     Purpose,
     Review,
@@ -139,6 +140,14 @@ EXAMINATION_CATEGORIES: tuple[str, ...] = ("DiagnosticReport", "ImagingStudy")
 the patient), for the duplicate-examination KPI. Batched records are not among them: a batch anchors
 only a Merkle root, so the chain does not show their categories."""
 
+CARE_PROVIDER_KINDS = frozenset(
+    {int(Kind.HOSPITAL), int(Kind.COMMUNITY_CLINIC), int(Kind.SPECIALIST_HOSPITAL)}
+)
+"""Kinds whose visits the retrieval and avoided re-examination figures count (who treats patients,
+as ``KindMasks.CARE_PROVIDERS``). Any address can be a patient and grant any address: a read by a
+person or by another kind of member is no cross-institution retrieval and avoids no examination,
+and counting it would let anyone move those figures with two transactions a sample."""
+
 RECENT_RESULT_DAYS = 60
 """How recent another institution's result must be for a new examination to repeat it (days)."""
 
@@ -157,7 +166,10 @@ DEFINITIONS: tuple[tuple[str, str], ...] = (
         "authorization = that grant id and breakGlass false, before the same grant id is granted again "
         "(the next visit) and within the range. Time = access - request; median and p90 over requests "
         "with an access. A grant-based read is never the custodian's or the patient's own (those carry "
-        "authorization 0), so each is cross-institution.",
+        "authorization 0), so each is cross-institution. The grantee must be a care provider (admitted "
+        "as a hospital, community clinic or specialist hospital by MemberAdmitted, not suspended or "
+        "removed) at the request: anyone can grant any address, so a read by a person or another kind "
+        "of member is not counted.",
     ),
     (
         "Duplicate examination rate",
@@ -171,7 +183,8 @@ DEFINITIONS: tuple[tuple[str, str], ...] = (
         "result the institution could not read is shown apart. A re-examination avoided: a visit (the "
         "request a read relied on, or the break-glass session) in which the institution read "
         "(RecordAccessed) another institution's examination result from within the window and anchored "
-        "no examination of that category for the patient before the next request of the same grant.",
+        "no examination of that category for the patient before the next request of the same grant; "
+        "the reader must be a care provider as for a retrieval request.",
     ),
     (
         "Unauthorised access",
@@ -652,7 +665,7 @@ def build_report(
     basis = "simulated" if deployment.chain_id in LOCAL_CHAIN_IDS else "measured"
     book = _Book(history)
     records = _Records(history, suite)
-    retrieval = _retrieval(history)
+    retrieval = _retrieval(history, book)
     examinations = _examinations(history, book, records, tuple(exam_categories), window_days)
     unauthorised = _unauthorised(history, book, records, failed, ended - started)
     claims = _claims(history, failed)
@@ -750,6 +763,11 @@ class _Book:
             self.status[str(log.args["account"])].append((log.position, int(log.args["current"])))
         for changes in self.status.values():
             changes.sort()
+        self.care_provider_since: dict[str, Position] = {
+            str(log.args["account"]): log.position
+            for log in history.all("MemberAdmitted")
+            if int(log.args["kind"]) in CARE_PROVIDER_KINDS
+        }
         self.sessions: dict[int, ChainLog] = {
             int(log.args["sessionId"]): log for log in history.all("BreakGlassOpened")
         }
@@ -778,6 +796,11 @@ class _Book:
                 break
             status = value
         return status in (int(MemberStatus.NONE), int(MemberStatus.ACTIVE))
+
+    def is_care_provider(self, account: str, at: Position) -> bool:
+        """Whether ``account`` was admitted as a care provider before ``at`` and is active then."""
+        since = self.care_provider_since.get(account)
+        return since is not None and since < at and self.active_member(account, at)
 
     def permits(
         self,
@@ -923,7 +946,7 @@ def _next_grant(grants: Sequence[ChainLog], after: Position) -> Position:
     return next((g.position for g in grants if g.position > after), END)
 
 
-def _retrieval(history: _History) -> Retrieval:
+def _retrieval(history: _History, book: _Book) -> Retrieval:
     by_grant: dict[bytes, list[ChainLog]] = defaultdict(list)
     for log in history.all("ConsentGranted"):
         by_grant[bytes(log.args["grantId"])].append(log)
@@ -931,7 +954,11 @@ def _retrieval(history: _History) -> Retrieval:
     for log in history.in_range("RecordAccessed"):
         if not log.args["breakGlass"]:
             reads[bytes(log.args["authorization"])].append(log)
-    requests = [log for log in history.in_range("ConsentGranted") if _is_request(log)]
+    requests = [
+        log
+        for log in history.in_range("ConsentGranted")
+        if _is_request(log) and book.is_care_provider(str(log.args["grantee"]), log.position)
+    ]
     times: list[float] = []
     for request in requests:
         grant_id = bytes(request.args["grantId"])
@@ -995,6 +1022,8 @@ def _examinations(
         reader = str(log.args["accessor"])
         if record is None or record.category not in codes or record.custodian == reader:
             continue
+        if not book.is_care_provider(reader, log.position):
+            continue  # a person's or a non-treating member's read avoids no examination
         if log.timestamp - record.timestamp > window:
             continue
         authorization = bytes(log.args["authorization"])

@@ -116,12 +116,15 @@ class Context:
         from web3 import Web3
 
         from medchain.errors import ConfigurationError
+        from medchain.keystore import shown
 
         text = who.strip()
         if Web3.is_address(text):
             return str(Web3.to_checksum_address(text))
         if text.startswith("0x"):
-            raise ConfigurationError(f"{text!r} is not an Ethereum address (0x followed by 40 hex digits)")
+            raise ConfigurationError(
+                f"{shown(text)} is not an Ethereum address (0x followed by 40 hex digits)"
+            )
         return self.keystore.address(text)
 
     @cached_property
@@ -130,6 +133,7 @@ class Context:
         from web3 import Web3
 
         from medchain.errors import ConfigurationError
+        from medchain.keystore import shown
 
         option = self.sender_option
         if option:
@@ -137,7 +141,9 @@ class Context:
             if Web3.is_address(text):
                 return Web3.to_checksum_address(text)
             if text.startswith("0x"):
-                raise ConfigurationError(f"--from {text!r} is not an Ethereum address or an account name")
+                raise ConfigurationError(
+                    f"--from {shown(text)} is not an Ethereum address or an account name"
+                )
             return self.keystore.unlock(text, self.password(text))
         key = settings.PRIVATE_KEY.get()
         if key:

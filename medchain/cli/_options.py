@@ -26,9 +26,11 @@ class AddressParam(click.ParamType[Any]):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         from web3 import Web3
 
+        from medchain.keystore import shown
+
         text = str(value).strip()
         if not Web3.is_address(text):
-            self.fail(f"{text!r} is not an Ethereum address (0x followed by 40 hex digits)", param, ctx)
+            self.fail(f"{shown(text)} is not an Ethereum address (0x followed by 40 hex digits)", param, ctx)
         return str(Web3.to_checksum_address(text))
 
 
@@ -172,18 +174,50 @@ def vault_option(fn: F) -> F:
     )(fn)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` whole or not at all (no partial file on failure)."""
+def write_atomically(path: Path, text: str, private: bool = False) -> None:
+    """Writes ``text`` to ``path`` whole or not at all (no partial file on failure).
+
+    Never replaces a keystore file (an encrypted key, wherever it is kept): a mistyped ``-o`` would
+    destroy the only copy of a key. With ``private`` (health data, claims with diagnoses) the file
+    is readable and writable by its owner only, whatever the umask or an earlier file's mode.
+    """
+    import os
+
     from medchain.errors import ConfigurationError
 
+    if _is_keystore_file(path):
+        raise ConfigurationError(
+            f"{path} holds an encrypted key (a keystore file); nothing was written: choose another file"
+        )
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text)
+        # A stale temporary file (a crash, or planted) keeps its own mode under O_TRUNC: start anew.
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
         tmp.replace(path)
     except OSError as exc:
         with suppress(OSError):  # unlink fails too when the folder is missing or not a folder
             tmp.unlink(missing_ok=True)
         raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+KEYSTORE_PROBE_BYTES = 65536
+"""A keystore file is a few hundred bytes; larger files are not read to check."""
+
+
+def _is_keystore_file(path: Path) -> bool:
+    """Whether ``path`` is a Web3 Secret Storage document (an encrypted key)."""
+    import json
+
+    try:
+        if not path.is_file() or path.stat().st_size > KEYSTORE_PROBE_BYTES:
+            return False
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and ("crypto" in document or "Crypto" in document)
 
 
 def read_json(path: Path, what: str) -> Any:

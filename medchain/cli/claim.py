@@ -689,5 +689,5 @@ def claim_export(
     if output is None:
         click.echo(text, nl=False)
         return
-    write_atomically(output, text)
+    write_atomically(output, text, private=True)  # diagnoses and the patient: the owner only
     obj.note(f"wrote {output}")

@@ -371,7 +371,7 @@ def ehr_read(
     if output is None:
         click.echo(text)
         return
-    write_atomically(output, text + "\n")
+    write_atomically(output, text + "\n", private=True)  # health data in clear: the owner only
     obj.note(f"record 0x{record_id.hex()} written to {output} (verified against its anchored fingerprint)")
 
 

@@ -285,6 +285,31 @@ def test_record_anchored_read_amended_and_retracted_without_health_data_on_chain
     assert json.dumps(observation(7.2)).encode() not in on_chain
 
 
+def test_decrypted_record_written_by_ehr_read_is_owner_only(m, gateway, hospital, tmp_path):
+    # The record is health data in clear: a -o file must not be readable by the machine's other users.
+    m("alice", "patient", "grant", "hospital-a", "--actions", "read,append")
+    m("alice", "patient", "grant", "hospital-b", "--scope", "category:Observation")
+    key = m("alice", "patient", "public-key")["public_key"]
+    source = tmp_path / "glucose.json"
+    source.write_text(json.dumps(observation(5.1)))
+    record = m("hospital-a", "ehr", "anchor", source, "--patient", "alice", "--patient-key", key)["record"]
+    url = gateway(hospital)
+    out_file = tmp_path / "read.json"
+    out_file.write_text("")
+    os.chmod(out_file, 0o644)  # an earlier, readable file of that name
+    previous = os.umask(0o022)
+    try:
+        code, _out, err = m.raw(
+            "--rpc", m.rpc, "--manifest", m.manifest, "--from", "hospital-b",
+            "ehr", "read", record, "--gateway", url, "-o", out_file,
+        )  # fmt: skip
+    finally:
+        os.umask(previous)
+    assert code == 0, err
+    assert json.loads(out_file.read_text()) == observation(5.1)
+    assert out_file.stat().st_mode & 0o777 == 0o600
+
+
 def test_lab_batch_break_glass_and_batched_retraction(m, gateway, patient, hospital2, laboratory, tmp_path):
     start = brownie_web3.eth.block_number + 1
     m("alice", "patient", "grant", "lab", "--actions", "append", "--scope", "category:Observation")

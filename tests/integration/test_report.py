@@ -170,11 +170,24 @@ def of(d):
 # ─── Independent counts ─────────────────────────────────────────────────────────────────────
 
 
+def care_providers(raw):
+    """Members admitted as a hospital, community clinic or specialist hospital (kinds 1-3), from
+    MemberAdmitted(address indexed account, uint8 indexed kind, uint8, bytes32, uint256 indexed)."""
+    topic = Web3.keccak(text="MemberAdmitted(address,uint8,uint8,bytes32,uint256)")
+    found = web3.eth.get_logs({"fromBlock": 0, "toBlock": raw.last, "topics": [topic]})
+    return {
+        decode(["address"], bytes(e["topics"][1]))[0]
+        for e in found
+        if 1 <= decode(["uint8"], bytes(e["topics"][2]))[0] <= 3
+    }
+
+
 def retrieval_times(raw):
+    treating = care_providers(raw)
     requests = [
         g
         for g in raw.in_range("ConsentGranted")
-        if g.data[1][4] & 1 and g.data[1][5] & 1 and g.topics[2] != g.topics[1]
+        if g.data[1][4] & 1 and g.data[1][5] & 1 and g.topics[2] != g.topics[1] and g.topics[2] in treating
     ]
     times = []
     for g in requests:
@@ -230,10 +243,11 @@ def exam_counts(raw, window_days=60):
         duplicates += readable
         repeats += not readable
     by_id = {a.topics[0]: a for a in anchors}
+    treating = care_providers(raw)
     avoided = 0
     for r in raw.in_range("RecordAccessed"):
         scan = by_id.get(r.topics[0])
-        if scan is None or scan.topics[2] == r.topics[1]:
+        if scan is None or scan.topics[2] == r.topics[1] or r.topics[1] not in treating:
             continue
         redone = any(
             e.topics[2] == r.topics[1] and e.topics[1] == scan.topics[1] and e.position > r.position

@@ -20,7 +20,7 @@ from medchain.report import (
     _unauthorised,
     measured_efficiency,
 )
-from medchain.types import NO_END, ZERO32, Actions, MemberStatus, Purpose, ScopeKind, category_code
+from medchain.types import NO_END, ZERO32, Actions, Kind, MemberStatus, Purpose, ScopeKind, category_code
 
 PATIENT, GUARDIAN = "0x" + "aa" * 20, "0x" + "ab" * 20
 HOSPITAL, CLINIC, OTHER = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
@@ -302,6 +302,7 @@ def test_examination_after_the_recency_window_repeats_nothing():
 def test_reading_a_recent_result_instead_of_examining_is_an_avoided_reexamination():
     second = b"\x4b" * 32
     found = exams(
+        admitted(HOSPITAL, 1, Kind.HOSPITAL),  # only a care provider's visit avoids an examination
         anchored(SCAN, 1, 100, custodian=CLINIC, category="DiagnosticReport"),
         granted(G, 2, 200, grantee=HOSPITAL),
         accessed(3, 300, G, record_id=SCAN),  # visit 1: read, no examination: avoided
@@ -313,23 +314,23 @@ def test_reading_a_recent_result_instead_of_examining_is_an_avoided_reexaminatio
 
 
 def test_retrieval_time_runs_from_the_request_to_the_first_access_under_it():
-    found = _retrieval(
-        _History(
-            {
-                "ConsentGranted": [
-                    granted(G, 2, 1000),
-                    granted(b"\x50" * 32, 3, 1100, actions=Actions.APPEND),
-                ],
-                "RecordAccessed": [
-                    accessed(4, 1600, b"\x51" * 32),
-                    accessed(5, 1900, G),
-                    accessed(6, 2500, G),
-                ],
-            },
-            1,
-            6,
-        )
+    history = _History(
+        {
+            "MemberAdmitted": [admitted(HOSPITAL, 1, Kind.HOSPITAL)],  # a care provider's request
+            "ConsentGranted": [
+                granted(G, 2, 1000),
+                granted(b"\x50" * 32, 3, 1100, actions=Actions.APPEND),
+            ],
+            "RecordAccessed": [
+                accessed(4, 1600, b"\x51" * 32),
+                accessed(5, 1900, G),
+                accessed(6, 2500, G),
+            ],
+        },
+        1,
+        6,
     )
+    found = _retrieval(history, _Book(history))
     assert (found.requests, found.fulfilled, found.times) == (1, 1, Durations.of([900]))
 
 
@@ -352,3 +353,51 @@ def test_docs_report_lists_every_definition():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "report.md").read_text()
     for term, text in DEFINITIONS:
         assert f"- **{term}.** {text}" in doc, f"docs/report.md lacks the definition of {term}"
+
+
+# ─── Who the visit figures count ────────────────────────────────────────────────────────────
+
+
+def admitted(account, block, kind):
+    return log("MemberAdmitted", block, block * 10, account=account, kind=int(kind), rating=80)
+
+
+def test_reads_by_an_account_that_is_no_care_provider_are_no_retrieval_and_avoid_no_examination():
+    # Any address can be a "patient" and grant any address READ for TREAT, and re-granting the same
+    # grant id makes a new request: a patient with one record and a friend's address (no member of
+    # anything) would otherwise add a zero-second retrieval and an avoided re-examination per two
+    # transactions, driving the published median to zero. Only a consortium care provider's visit
+    # is a cross-institution retrieval or a re-examination avoided.
+    friend, lab = OTHER, "0x" + "44" * 20
+    logs = [
+        admitted(CLINIC, 1, Kind.HOSPITAL),
+        admitted(lab, 1, Kind.LABORATORY),
+        anchored(SCAN, 2, 100, custodian=CLINIC, category="DiagnosticReport"),
+    ]
+    for i, reader in enumerate((friend, friend, friend, lab)):
+        grant = bytes([0x60 + (reader == lab)]) * 32
+        logs += [granted(grant, 3 + 2 * i, 200 + 20 * i, grantee=reader)]
+        logs += [accessed(4 + 2 * i, 200 + 20 * i, grant, reader=reader, record_id=SCAN)]
+    history = _history(*logs)
+    assert _retrieval(history, _Book(history)).requests == 0
+    assert exams(*logs).avoided == 0
+
+
+def test_a_suspended_care_providers_requests_are_not_counted():
+    logs = [
+        admitted(HOSPITAL, 1, Kind.HOSPITAL),
+        log("MemberStatusChanged", 2, 20, account=HOSPITAL, previous=1, current=int(MemberStatus.SUSPENDED)),
+        anchored(SCAN, 3, 100, custodian=CLINIC, category="DiagnosticReport"),
+        granted(G, 4, 200),
+        accessed(5, 210, G, record_id=SCAN),
+    ]
+    history = _history(*logs)
+    assert _retrieval(history, _Book(history)).requests == 0
+    assert exams(*logs).avoided == 0
+
+
+def _history(*logs, first=1):
+    by_event = {}
+    for entry in sorted(logs, key=lambda e: e.position):
+        by_event.setdefault(entry.event, []).append(entry)
+    return _History(by_event, first, max(e.block for e in logs))
