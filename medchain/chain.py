@@ -570,11 +570,13 @@ def _event_decoders(contract: Contract) -> dict[bytes, tuple[str, Any]]:
     for abi in entries:
         if abi.get("type") == "event" and not abi.get("anonymous"):
             signature = f"{abi['name']}({','.join(abi_type(dict(i)) for i in abi['inputs'])})"
-            table[bytes(Web3.keccak(text=signature))] = (str(abi["name"]), _raw_log_decoder(abi))
+            table[bytes(Web3.keccak(text=signature))] = (str(abi["name"]), log_decoder(abi))
     return table
 
 
-def _raw_log_decoder(abi: dict[str, Any]) -> Any:
+def log_decoder(abi: dict[str, Any]) -> Any:
+    """A function decoding one raw JSON-RPC log of event ``abi`` into a dict of its arguments
+    (addresses checksummed, structs as read-only mappings, indexed dynamic values as their hash)."""
     inputs = [dict(i) for i in abi["inputs"]]
     indexed = [i for i in inputs if i.get("indexed")]
     plain = [i for i in inputs if not i.get("indexed")]

@@ -13,13 +13,12 @@ from typing import Any
 from biip import ParseError
 from biip.checksums import gs1_standard_check_digit
 from biip.gs1_messages import GS1Message
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from web3 import Web3
 from web3.contract import Contract
 
 from medchain.artifacts import abi_type
-from medchain.chain import Chain, ContractClient, Sender
+from medchain.chain import Chain, ContractClient, Sender, log_decoder
 from medchain.errors import ChainError, ConfigurationError, ContractRevert, MedChainError
 from medchain.gs1 import GS1Error as GS1Error  # re-exported: callers catch medchain.drug.GS1Error
 from medchain.gs1 import check_ai82
@@ -747,7 +746,7 @@ class DrugClient(ContractClient):
                 name = str(abi["name"])
                 if name in kinds:
                     topic = bytes(Web3.keccak(text=_signature(abi)))
-                    self._decoder_cache[topic] = (kinds[name], _log_decoder(abi))
+                    self._decoder_cache[topic] = (kinds[name], log_decoder(abi))
         return self._decoder_cache
 
     def trace_forward(self, batch_id: bytes, holder: str) -> list[BatchEvent]:
@@ -814,33 +813,6 @@ class DrugClient(ContractClient):
 
 def _signature(entry: dict[str, Any]) -> str:
     return f"{entry['name']}({','.join(abi_type(i) for i in entry['inputs'])})"
-
-
-def _log_decoder(abi: dict[str, Any]) -> Any:
-    """A function decoding one raw log of event ``abi`` into a dict of its arguments."""
-    inputs = abi["inputs"]
-    indexed = [i for i in inputs if i["indexed"]]
-    plain = [i for i in inputs if not i["indexed"]]
-    plain_types = [abi_type(i) for i in plain]
-
-    def convert(entry: dict[str, Any], value: Any) -> Any:
-        if entry["type"] == "address":
-            return Web3.to_checksum_address(value)
-        if entry["type"] == "tuple":
-            return {c["name"]: convert(c, v) for c, v in zip(entry["components"], value, strict=True)}
-        return value
-
-    def decode(log: dict[str, Any]) -> dict[str, Any]:
-        args: dict[str, Any] = {}
-        for entry, topic in zip(indexed, log["topics"][1:], strict=True):
-            (value,) = abi_decode([abi_type(entry)], bytes.fromhex(topic[2:]))
-            args[entry["name"]] = convert(entry, value)
-        values = abi_decode(plain_types, bytes.fromhex(log["data"][2:]))
-        for entry, value in zip(plain, values, strict=True):
-            args[entry["name"]] = convert(entry, value)
-        return args
-
-    return decode
 
 
 def _address_of(sender: Sender) -> str:

@@ -415,15 +415,7 @@ class EHRClient(ContractClient):
         self, patient: str | None = None, record_id: bytes | None = None, accessor: str | None = None
     ) -> list[DeniedAccess]:
         """``AccessDenied`` events (refused attempts), optionally filtered, in chain order."""
-        filters: dict[str, Any] = {}
-        if patient:
-            filters["patient"] = Web3.to_checksum_address(patient)
-        if record_id:
-            filters["recordId"] = record_id
-        if accessor:
-            filters["accessor"] = Web3.to_checksum_address(accessor)
-        logs = self._events("AccessDenied", **filters)
-        times = self.chain.block_times(sorted({int(log["blockNumber"]) for log in logs}))
+        logs, times = self._audit_logs("AccessDenied", patient, record_id, accessor)
         return [
             DeniedAccess(
                 record_id=RecordId(bytes(log["args"]["recordId"])),
@@ -556,15 +548,7 @@ class EHRClient(ContractClient):
         self, patient: str | None = None, record_id: bytes | None = None, accessor: str | None = None
     ) -> list[AccessEvent]:
         """RecordAccessed events (the audit trail), optionally filtered, in chain order."""
-        filters: dict[str, Any] = {}
-        if patient:
-            filters["patient"] = Web3.to_checksum_address(patient)
-        if record_id:
-            filters["recordId"] = record_id
-        if accessor:
-            filters["accessor"] = Web3.to_checksum_address(accessor)
-        logs = self._events("RecordAccessed", **filters)
-        times = self.chain.block_times(sorted({int(log["blockNumber"]) for log in logs}))
+        logs, times = self._audit_logs("RecordAccessed", patient, record_id, accessor)
         return [
             AccessEvent(
                 record_id=RecordId(bytes(log["args"]["recordId"])),
@@ -579,6 +563,20 @@ class EHRClient(ContractClient):
             )
             for log in logs
         ]
+
+    def _audit_logs(
+        self, event: str, patient: str | None, record_id: bytes | None, accessor: str | None
+    ) -> tuple[list[Any], dict[int, int]]:
+        """An audit event's logs filtered by its indexed fields, and their blocks' times."""
+        filters: dict[str, Any] = {}
+        if patient:
+            filters["patient"] = Web3.to_checksum_address(patient)
+        if record_id:
+            filters["recordId"] = record_id
+        if accessor:
+            filters["accessor"] = Web3.to_checksum_address(accessor)
+        logs = self._events(event, **filters)
+        return logs, self.chain.block_times(sorted({int(log["blockNumber"]) for log in logs}))
 
     def _from_log(self, log: Any) -> AnchoredRecord:
         a = log["args"]
